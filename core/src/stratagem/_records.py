@@ -1,0 +1,133 @@
+"""Frozen records exchanged between plugins and the runtime."""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from stratagem._strategy import Strategy, StrategyConfig
+
+SIDES = ("buy", "sell")
+Side = Literal["buy", "sell"]
+
+
+class SignalError(ValueError):
+    """A strategy emitted a signal that is not well formed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """One trading signal, computed on one published bar.
+
+    :param symbol: the symbol the signal is about.
+    :param interval: the interval of the bar it was computed on, e.g. ``"5m"``.
+    :param bar_ts: open time of that bar, int64 nanoseconds since the epoch (UTC).
+    :param side: ``"buy"`` or ``"sell"``.
+    :param strength: optional conviction, a finite float.
+    :param reason: optional free text for reports.
+    :param strategy: id of the emitting strategy instance; filled by ``ctx.emit``.
+    :param emitted_ns: wall time of emission (``time.time_ns()``); filled by
+        ``ctx.emit``.
+    """
+
+    symbol: str
+    interval: str
+    bar_ts: int
+    side: Side
+    strength: float | None = None
+    reason: str | None = None
+    strategy: str = ""
+    emitted_ns: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.symbol, str) or not self.symbol:
+            raise SignalError(f"signal symbol must be a non-empty str, got {self.symbol!r}")
+        if not isinstance(self.interval, str) or not self.interval:
+            raise SignalError(
+                f"signal interval must be a non-empty str, got {self.interval!r}"
+            )
+        if isinstance(self.bar_ts, bool) or not isinstance(self.bar_ts, Integral):
+            raise SignalError(
+                f"signal bar_ts must be int nanoseconds, got {type(self.bar_ts).__name__}"
+            )
+        object.__setattr__(self, "bar_ts", int(self.bar_ts))
+        if self.side not in SIDES:
+            raise SignalError(f"signal side must be 'buy' or 'sell', got {self.side!r}")
+        if self.strength is not None and not (
+            isinstance(self.strength, int | float) and math.isfinite(self.strength)
+        ):
+            raise SignalError(
+                f"signal strength must be a finite number, got {self.strength!r}"
+            )
+        if self.reason is not None and not isinstance(self.reason, str):
+            raise SignalError(f"signal reason must be str, got {self.reason!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class StrategySpec:
+    """A strategy offered by a plugin through ``stratagem_strategies``.
+
+    :param name: the name configs use in ``module`` (e.g. ``"ma_cross"``).
+    :param strategy: the :class:`stratagem.Strategy` subclass.
+    :param config: its :class:`stratagem.StrategyConfig` subclass.
+    :param description: one line for ``stratagem plugins``.
+    """
+
+    name: str
+    strategy: type[Strategy]
+    config: type[StrategyConfig]
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ScannerSpec:
+    """A scanner offered through ``stratagem_scanners``.
+
+    :param name: the name configs use in ``scanners[].name``.
+    :param factory: ``factory(config: dict, universe: list[str]) -> Scanner``; the
+        returned object has ``scan(session) -> list[str]`` and is polled by the
+        session thread at every clock step.
+    :param config: pydantic model validating the scanner's ``config`` object.
+    :param description: one line for ``stratagem plugins``.
+    """
+
+    name: str
+    factory: Callable[..., Any]
+    config: type[Any]
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DataSourceSpec:
+    """A bar data source offered through ``stratagem_data_sources``.
+
+    :param name: the name configs use in ``data.source`` (``"csv"``, ``"parquet"``).
+    :param factory: ``factory(root: Path, options: dict) -> BarSource``.
+    :param description: one line for ``stratagem plugins``.
+    """
+
+    name: str
+    factory: Callable[..., Any]
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsReport:
+    """A snapshot of the session's metrics, handed to ``stratagem_report_metrics``.
+
+    :param system: session totals: ``mode``, ``speed_multiplier``, ``bars_in``,
+        ``wall_s``, ``bars_per_s``, ``bottleneck`` and more.
+    :param strategies: per strategy instance id, its metrics (``notifications``,
+        ``avg_ms``, ``p50_ms``, ``p99_ms``, ``max_ms``, ``queue_size``, ``queue_max``,
+        ``overruns``, ``dropped``, ``errors``, ``signals``, latency, ``state``).
+    :param final: true for the last report of the session.
+    """
+
+    system: Mapping[str, Any]
+    strategies: Mapping[str, Mapping[str, Any]]
+    final: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)

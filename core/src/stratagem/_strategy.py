@@ -1,0 +1,268 @@
+"""The strategy API: :class:`Strategy`, :class:`StrategyConfig`, :class:`StrategyContext`."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from stratagem import hookspecs
+from stratagem._records import Signal, SignalError
+from stratagem.data.intervals import IntervalError, canonical_interval
+from stratagem.data.session_data import Bars
+
+if TYPE_CHECKING:
+    from stratagem.data.session_data import BarSeries, SessionData
+
+hookimpl = hookspecs.hookimpl
+
+HOOK_NAMES = tuple(
+    name for name in dir(hookspecs) if name.startswith(f"{hookspecs.PROJECT_NAME}_")
+)
+LIFECYCLE = ("on_start", "on_bars", "on_symbol_added", "on_stop")
+
+
+class SubscriptionError(ValueError):
+    """A strategy subscribed to a series the session does not have."""
+
+
+class StrategyConfig(BaseModel):
+    """Base class of every strategy's config: frozen, unknown keys rejected.
+
+    Subclasses add fields with ``Field(description=...)`` and cross-field rules in a
+    ``model_validator``. ``intervals_used()`` lets ``stratagem validate`` check that the
+    session derives every interval the strategy will ask for.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def intervals_used(self) -> list[str]:
+        """Intervals this config refers to (fields ``interval`` and ``intervals``)."""
+        found: list[str] = []
+        for name in ("interval", "intervals"):
+            value = getattr(self, name, None)
+            if isinstance(value, str):
+                found.append(value)
+            elif isinstance(value, list | tuple):
+                found.extend(v for v in value if isinstance(v, str))
+        return found
+
+    def symbols_used(self) -> list[str]:
+        """Symbols this config refers to (field ``symbols``)."""
+        value = getattr(self, "symbols", None)
+        return list(value) if isinstance(value, list | tuple) else []
+
+
+class Strategy:
+    """Base class of bar-driven strategies.
+
+    Override the lifecycle methods you need; the base class wires them to the
+    ``stratagem_on_*`` hooks. Each instance runs in its own thread and is only ever
+    called from it.
+
+    :param config: the validated instance of :attr:`config_class`.
+    """
+
+    config_class: ClassVar[type[StrategyConfig]] = StrategyConfig
+
+    def __init__(self, config: StrategyConfig) -> None:
+        self.config = config
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, value in vars(cls).items():
+            if name.startswith(f"{hookspecs.PROJECT_NAME}_"):
+                if name not in HOOK_NAMES:
+                    hint = difflib.get_close_matches(name, HOOK_NAMES, n=1)
+                    raise TypeError(
+                        f"{cls.__qualname__}.{name} is not a stratagem hook"
+                        + (f"; did you mean {hint[0]}?" if hint else "")
+                    )
+                if not hasattr(value, f"{hookspecs.PROJECT_NAME}_impl"):
+                    raise TypeError(
+                        f"{cls.__qualname__}.{name} overrides a hook without @hookimpl; "
+                        "pluggy would ignore it silently (override "
+                        f"{name.removeprefix('stratagem_')} instead)"
+                    )
+            elif name.startswith("on_") and name not in LIFECYCLE:
+                hint = difflib.get_close_matches(name, LIFECYCLE, n=1, cutoff=0.85)
+                if hint:
+                    raise TypeError(
+                        f"{cls.__qualname__}.{name} is not a lifecycle method and would "
+                        f"never be called; did you mean {hint[0]}?"
+                    )
+
+    # --- lifecycle, overridden by strategies -------------------------------------
+
+    def on_start(self, ctx: StrategyContext) -> None:
+        """Called once in the strategy's thread before any bar; subscribe here."""
+
+    def on_bars(self, ctx: StrategyContext, symbol: str, interval: str) -> None:
+        """Called for each newly published bar of a subscribed series."""
+
+    def on_symbol_added(self, ctx: StrategyContext, symbol: str) -> None:
+        """Called when a symbol joins mid-session, after its history is published."""
+
+    def on_stop(self, ctx: StrategyContext) -> None:
+        """Called once at the end, after the last delivery."""
+
+    # --- hook wiring ------------------------------------------------------------
+
+    @hookimpl
+    def stratagem_on_start(self, ctx: StrategyContext) -> None:
+        self.on_start(ctx)
+
+    @hookimpl
+    def stratagem_on_bars(self, ctx: StrategyContext, symbol: str, interval: str) -> None:
+        self.on_bars(ctx, symbol, interval)
+
+    @hookimpl
+    def stratagem_on_symbol_added(self, ctx: StrategyContext, symbol: str) -> None:
+        self.on_symbol_added(ctx, symbol)
+
+    @hookimpl
+    def stratagem_on_stop(self, ctx: StrategyContext) -> None:
+        self.on_stop(ctx)
+
+
+class StrategyContext:
+    """What a strategy instance sees of the session.
+
+    Created by the runtime, one per instance, and used only from that instance's
+    thread. Bar views are as of the notification being handled: a strategy never sees
+    a bar published after its event.
+    """
+
+    def __init__(
+        self,
+        strategy_id: str,
+        config: StrategyConfig,
+        data: SessionData,
+        mode: str,
+        emit: Callable[[Signal], None],
+        on_subscriptions_changed: Callable[[], None],
+    ) -> None:
+        self.id = strategy_id
+        self.config = config
+        self.mode = mode
+        self.log = logging.getLogger(f"stratagem.strategy.{strategy_id}")
+        self._data = data
+        self._emit = emit
+        self._on_subscriptions_changed = on_subscriptions_changed
+        self.subscriptions: frozenset[tuple[str, str]] = frozenset()
+        # set by the strategy thread for each step it handles
+        self.time_ns = 0
+        self._step_counts: dict[tuple[str, str], int] = {}
+        self._series_cache: dict[tuple[str, str], BarSeries] = {}
+
+    # --- data ---------------------------------------------------------------------
+
+    @property
+    def symbols(self) -> list[str]:
+        """Symbols currently in the session."""
+        return self._data.symbols
+
+    @property
+    def intervals(self) -> list[str]:
+        """Intervals the session publishes."""
+        return self._data.intervals
+
+    def bars(self, symbol: str, interval: str) -> Bars:
+        """Read-only zero-copy view of ``(symbol, interval)`` as of this notification."""
+        key = (symbol, interval)
+        series = self._series_cache.get(key)
+        if series is None:
+            series = self._data.series(symbol, interval)
+            self._series_cache[key] = series
+        n = self._step_counts.get(key)
+        if n is None:
+            n = series.count_closed_by(self.time_ns)
+        return Bars(series, n)
+
+    # --- subscriptions ----------------------------------------------------------
+
+    def subscribe(self, symbol: str, interval: str) -> None:
+        """Receive ``on_bars`` for ``(symbol, interval)`` from the next clock step.
+
+        :raises SubscriptionError: when the session has no such series.
+        """
+        key = self._check_series(symbol, interval)
+        if key not in self.subscriptions:
+            self.subscriptions = self.subscriptions | {key}
+            self._on_subscriptions_changed()
+
+    def unsubscribe(self, symbol: str, interval: str) -> None:
+        """Stop receiving ``(symbol, interval)`` from the next clock step."""
+        try:
+            key = (symbol, canonical_interval(interval))
+        except IntervalError as exc:
+            raise SubscriptionError(f"strategy {self.id!r}: {exc}") from None
+        if key in self.subscriptions:
+            self.subscriptions = self.subscriptions - {key}
+            self._on_subscriptions_changed()
+
+    def _check_series(self, symbol: str, interval: str) -> tuple[str, str]:
+        try:
+            key = (symbol, canonical_interval(interval))
+        except IntervalError as exc:
+            raise SubscriptionError(f"strategy {self.id!r}: {exc}") from None
+        if key not in self._data:
+            symbols = self._data.symbols
+            if symbol not in symbols:
+                hint = difflib.get_close_matches(symbol, symbols, n=1)
+                raise SubscriptionError(
+                    f"strategy {self.id!r} subscribed to symbol {symbol!r}, which is not "
+                    f"in the session (symbols: {', '.join(symbols)})"
+                    + (f"; did you mean {hint[0]!r}?" if hint else "")
+                )
+            raise SubscriptionError(
+                f"strategy {self.id!r} subscribed to {symbol} {interval}, but the "
+                f"session does not derive {interval} (intervals: "
+                f"{', '.join(self._data.intervals)}); add it to "
+                "streaming.data_upkeep.derived_intervals"
+            )
+        return key
+
+    # --- signals ------------------------------------------------------------------
+
+    def emit(self, signal: Signal) -> Signal:
+        """Record a signal; returns it stamped with strategy id and emission time.
+
+        :raises SignalError: when the signal names a series the session lacks or a
+            bar that is not visible yet.
+        """
+        if not isinstance(signal, Signal):
+            raise SignalError(
+                f"strategy {self.id!r} emitted {type(signal).__name__}, not a Signal"
+            )
+        try:
+            key = (signal.symbol, canonical_interval(signal.interval))
+        except IntervalError as exc:
+            raise SignalError(f"strategy {self.id!r}: {exc}") from None
+        if key not in self._data:
+            raise SignalError(
+                f"strategy {self.id!r} emitted a signal for {signal.symbol} "
+                f"{signal.interval}, which the session does not have"
+            )
+        bars = self.bars(*key)
+        if len(bars) == 0 or signal.bar_ts > int(bars.ts[-1]):
+            raise SignalError(
+                f"strategy {self.id!r} emitted a signal on bar {signal.bar_ts} of "
+                f"{signal.symbol} {signal.interval}, which it cannot have seen yet"
+            )
+        stamped = Signal(
+            symbol=signal.symbol,
+            interval=key[1],
+            bar_ts=signal.bar_ts,
+            side=signal.side,
+            strength=signal.strength,
+            reason=signal.reason,
+            strategy=self.id,
+            emitted_ns=time.time_ns(),
+        )
+        self._emit(stamped)
+        return stamped

@@ -1,0 +1,210 @@
+"""Session config models (pydantic v2).
+
+The seed format (``session_data_config`` with ``symbols``, ``streams``, ``streaming``
+and ``strategies``) validates unchanged; everything stratagem adds is optional with a
+default. Strategy ``config`` objects are validated in a second phase by each strategy's
+own config class (see :mod:`stratagem._config_loading`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from stratagem.data.intervals import IntervalError, canonical_interval, interval_minutes
+
+ErrorPolicy = Literal["continue", "quarantine", "stop"]
+Backpressure = Literal["block", "drop_oldest", "coalesce"]
+ValidationPolicy = Literal["reject", "drop"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataUpkeepConfig(_Model):
+    enabled: bool = Field(True, description="Build derived bars from the 1m stream.")
+    derived_intervals: list[int] = Field(
+        default_factory=list,
+        description="Derived bar widths in minutes, e.g. [5, 15]; any positive width.",
+    )
+
+    @field_validator("derived_intervals")
+    @classmethod
+    def _positive(cls, value: list[int]) -> list[int]:
+        for minutes in value:
+            if minutes <= 1:
+                raise ValueError(
+                    f"derived interval {minutes} must be more than 1 minute "
+                    "(1m is the source stream)"
+                )
+        if len(set(value)) != len(value):
+            raise ValueError("derived intervals must not repeat")
+        return value
+
+
+class StreamingConfig(_Model):
+    data_upkeep: DataUpkeepConfig = Field(
+        default_factory=DataUpkeepConfig, description="Derived-bar upkeep."
+    )
+
+
+class DataConfig(_Model):
+    source: str = Field(
+        "csv", description="Registered data source name: 'csv' or 'parquet' built in."
+    )
+    path: str | None = Field(
+        None,
+        description="Folder laid out <interval>/<SYMBOL>.<ext>; relative to the config "
+        "file. `stratagem run --data DIR` overrides it.",
+    )
+    validation: ValidationPolicy = Field(
+        "reject",
+        description="Bad bars: 'reject' refuses to start and lists them; 'drop' "
+        "removes, counts and reports them.",
+    )
+
+
+class ScannerConfig(_Model):
+    name: str = Field(description="Registered scanner name, e.g. 'schedule'.")
+    config: dict[str, Any] = Field(
+        default_factory=dict, description="Options validated by the scanner's own model."
+    )
+
+
+class StrategyEntry(_Model):
+    module: str = Field(
+        description="Registered strategy name (e.g. 'ma_cross') or an import path "
+        "'package.module:Class'."
+    )
+    enabled: bool = Field(True, description="Disabled entries are never imported.")
+    id: str | None = Field(
+        None,
+        description="Instance id used in outputs; defaults to the module name, "
+        "suffixed #2, #3 … when repeated.",
+        pattern=r"^[A-Za-z0-9_.:#-]+$",
+    )
+    config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Options validated by the strategy's own config class.",
+    )
+    on_error: ErrorPolicy = Field(
+        "quarantine",
+        description="After an exception: 'continue', 'quarantine' (stop delivering to "
+        "it, the session goes on) or 'stop' (end the session as failed).",
+    )
+    max_errors: int = Field(
+        1,
+        ge=1,
+        description="Errors tolerated before the policy applies (for 'continue': "
+        "errors before quarantine).",
+    )
+    backpressure: Backpressure = Field(
+        "block",
+        description="Clock-driven/live inbox policy when full: 'block' (the hand-off "
+        "waits for room, counted), 'drop_oldest' or 'coalesce' (latest per series).",
+    )
+    inbox_size: int = Field(
+        1024, ge=1, description="Bound of the strategy's inbox, in clock steps."
+    )
+    callback_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Watchdog: a call running longer is dumped and quarantined.",
+    )
+
+
+class SessionDataConfig(_Model):
+    symbols: list[str] = Field(
+        min_length=1, description="Symbols loaded at session start."
+    )
+    streams: list[str] = Field(
+        default_factory=lambda: ["1m"], description="Source streams; '1m' is supported."
+    )
+    streaming: StreamingConfig = Field(
+        default_factory=StreamingConfig, description="Streaming options."
+    )
+    strategies: list[StrategyEntry] = Field(
+        default_factory=list, description="Strategy instances to run."
+    )
+    data: DataConfig = Field(default_factory=DataConfig, description="Bar data source.")
+    speed_multiplier: float = Field(
+        0.0,
+        ge=0,
+        description="0: data-driven (as fast as strategies allow, deterministic); "
+        "N > 0: clock-driven replay at N x real time.",
+    )
+    start: datetime | None = Field(
+        None, description="Session start (UTC); default: the first bar in the data."
+    )
+    end: datetime | None = Field(
+        None, description="Session end (UTC, exclusive); default: after the last bar."
+    )
+    warmup_bars: int = Field(
+        200,
+        ge=0,
+        description="History bars per interval published before a symbol added "
+        "mid-session is announced to strategies.",
+    )
+    scanners: list[ScannerConfig] = Field(
+        default_factory=list, description="Scanners that add symbols mid-session."
+    )
+    metrics_interval_s: float = Field(
+        2.0, gt=0, description="Wall seconds between periodic metrics reports."
+    )
+    reporters: list[str] = Field(
+        default_factory=lambda: ["console", "json"],
+        description="Metrics reporters to call (registered reporter names).",
+    )
+
+    @field_validator("symbols")
+    @classmethod
+    def _unique_symbols(cls, value: list[str]) -> list[str]:
+        for symbol in value:
+            if not symbol or "/" in symbol or symbol.strip() != symbol:
+                raise ValueError(f"symbol {symbol!r} is not a valid symbol name")
+        if len(set(value)) != len(value):
+            raise ValueError("symbols must not repeat")
+        return value
+
+    @field_validator("streams")
+    @classmethod
+    def _streams(cls, value: list[str]) -> list[str]:
+        for name in value:
+            try:
+                minutes = interval_minutes(name)
+            except IntervalError as exc:
+                raise ValueError(str(exc)) from None
+            if minutes != 1:
+                raise ValueError(
+                    f"stream {name!r} is not supported; sessions stream 1m bars and "
+                    "derive the rest (streaming.data_upkeep.derived_intervals)"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _time_range(self) -> SessionDataConfig:
+        if self.start and self.end and self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+    @property
+    def intervals(self) -> list[str]:
+        """Every interval the session publishes, canonical names, finest first."""
+        minutes = [1]
+        if self.streaming.data_upkeep.enabled:
+            minutes += self.streaming.data_upkeep.derived_intervals
+        return [canonical_interval(f"{m}m") for m in sorted(set(minutes))]
+
+
+class SessionConfig(_Model):
+    """The whole session file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    schema_ref: str | None = Field(
+        None, alias="$schema", description="JSON schema reference for editors."
+    )
+    session_data_config: SessionDataConfig = Field(description="The session.")

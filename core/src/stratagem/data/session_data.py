@@ -1,0 +1,248 @@
+"""SessionData: the columnar, zero-copy store of every bar a session publishes.
+
+One :class:`BarSeries` per ``(symbol, interval)``: preallocated numpy columns and a
+published length ``n``. The processor is the single writer; strategies read through
+:class:`Bars`, read-only views ``column[:n]`` as of the notification they handle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from stratagem.data.intervals import canonical_interval, interval_ns
+
+PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
+
+
+class Bars:
+    """Read-only, zero-copy view of one series as of one notification.
+
+    Columns are numpy arrays (``ts`` int64 ns open times; ``open``, ``high``, ``low``,
+    ``close``, ``volume`` float64; ``quality`` float64 for derived intervals, 100.0
+    for source bars). Index ``[-1]`` is the newest bar the strategy may see.
+    """
+
+    __slots__ = ("_series", "_n")
+
+    def __init__(self, series: BarSeries, n: int) -> None:
+        self._series = series
+        self._n = n
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def symbol(self) -> str:
+        return self._series.symbol
+
+    @property
+    def interval(self) -> str:
+        return self._series.interval
+
+    @property
+    def ts(self) -> np.ndarray:
+        return self._series._ro["ts"][: self._n]
+
+    @property
+    def open(self) -> np.ndarray:
+        return self._series._ro["open"][: self._n]
+
+    @property
+    def high(self) -> np.ndarray:
+        return self._series._ro["high"][: self._n]
+
+    @property
+    def low(self) -> np.ndarray:
+        return self._series._ro["low"][: self._n]
+
+    @property
+    def close(self) -> np.ndarray:
+        return self._series._ro["close"][: self._n]
+
+    @property
+    def volume(self) -> np.ndarray:
+        return self._series._ro["volume"][: self._n]
+
+    @property
+    def quality(self) -> np.ndarray:
+        return self._series._ro["quality"][: self._n]
+
+    def __repr__(self) -> str:
+        return f"Bars({self.symbol!r}, {self.interval!r}, n={self._n})"
+
+
+class BarSeries:
+    """Preallocated columns of one ``(symbol, interval)`` and its published length.
+
+    Rows ``[0, n)`` are published and never change; rows past ``n`` may already hold
+    bars that are written but not yet visible (bulk replay writes a whole file ahead of
+    the clock). Growing the capacity reallocates; views handed out earlier keep the old
+    buffers, which still hold exactly what they showed.
+    """
+
+    __slots__ = (
+        "symbol",
+        "interval",
+        "width_ns",
+        "derived",
+        "n",
+        "written",
+        "_cols",
+        "_ro",
+    )
+
+    def __init__(
+        self, symbol: str, interval: str, capacity: int, *, derived: bool
+    ) -> None:
+        self.symbol = symbol
+        self.interval = canonical_interval(interval)
+        self.width_ns = interval_ns(self.interval)
+        self.derived = derived
+        self.n = 0
+        self.written = 0
+        self._allocate(max(int(capacity), 1))
+
+    def _allocate(self, capacity: int) -> None:
+        cols = {"ts": np.empty(capacity, dtype=np.int64)}
+        for name in PRICE_COLUMNS:
+            cols[name] = np.empty(capacity, dtype=np.float64)
+        if self.derived:
+            cols["quality"] = np.empty(capacity, dtype=np.float64)
+        old = getattr(self, "_cols", None)
+        if old is not None:
+            for name, col in old.items():
+                cols[name][: self.written] = col[: self.written]
+        self._cols = cols
+        self._ro = {}
+        for name, col in cols.items():
+            view = col.view()
+            view.flags.writeable = False
+            self._ro[name] = view
+        if not self.derived:
+            # source bars are complete by definition; one shared constant column keeps
+            # the per-bar memory of 1m data at 48 bytes
+            full = np.broadcast_to(np.float64(100.0), (capacity,))
+            self._ro["quality"] = full
+
+    @property
+    def capacity(self) -> int:
+        return len(self._cols["ts"])
+
+    @property
+    def nbytes(self) -> int:
+        return sum(col.nbytes for col in self._cols.values())
+
+    def write(
+        self,
+        ts: np.ndarray,
+        open: np.ndarray,
+        high: np.ndarray,
+        low: np.ndarray,
+        close: np.ndarray,
+        volume: np.ndarray,
+        quality: np.ndarray | None = None,
+    ) -> None:
+        """Append bars after the written rows (not yet published)."""
+        k = len(ts)
+        if k == 0:
+            return
+        if self.written and int(ts[0]) <= int(self._cols["ts"][self.written - 1]):
+            raise ValueError(
+                f"{self.symbol} {self.interval}: bar at {int(ts[0])} is not after the "
+                f"last written bar"
+            )
+        need = self.written + k
+        if need > self.capacity:
+            self._allocate(max(need, 2 * self.capacity))
+        end = self.written + k
+        cols = self._cols
+        cols["ts"][self.written : end] = ts
+        cols["open"][self.written : end] = open
+        cols["high"][self.written : end] = high
+        cols["low"][self.written : end] = low
+        cols["close"][self.written : end] = close
+        cols["volume"][self.written : end] = volume
+        if self.derived:
+            if quality is None:
+                raise ValueError(f"{self.symbol} {self.interval}: derived bars need quality")
+            cols["quality"][self.written : end] = quality
+        self.written = end
+
+    def publish(self, n: int) -> None:
+        """Make rows ``[0, n)`` visible; ``n`` never decreases."""
+        if n < self.n or n > self.written:
+            raise ValueError(
+                f"{self.symbol} {self.interval}: cannot publish {n} bars "
+                f"(published {self.n}, written {self.written})"
+            )
+        self.n = n
+
+    def view(self, n: int | None = None) -> Bars:
+        """Read-only view of the first ``n`` published bars (default: all published)."""
+        return Bars(self, self.n if n is None else n)
+
+    def count_closed_by(self, t_ns: int) -> int:
+        """How many published bars had closed by session time ``t_ns``."""
+        n = self.n
+        if n == 0:
+            return 0
+        ts = self._cols["ts"]
+        if int(ts[n - 1]) + self.width_ns <= t_ns:
+            return n
+        return int(np.searchsorted(ts[:n], t_ns - self.width_ns, side="right"))
+
+    def column(self, name: str) -> np.ndarray:
+        """Read-only view of the written rows of column ``name`` (for writers/outputs)."""
+        return self._ro[name][: self.written]
+
+
+class SessionData:
+    """All series of a session, keyed by ``(symbol, interval)``."""
+
+    def __init__(self) -> None:
+        self._series: dict[tuple[str, str], BarSeries] = {}
+
+    def add_series(
+        self, symbol: str, interval: str, capacity: int, *, derived: bool
+    ) -> BarSeries:
+        key = (symbol, canonical_interval(interval))
+        if key in self._series:
+            raise ValueError(f"series {symbol} {interval} exists already")
+        series = BarSeries(symbol, interval, capacity, derived=derived)
+        self._series[key] = series
+        return series
+
+    def series(self, symbol: str, interval: str) -> BarSeries:
+        try:
+            return self._series[(symbol, interval)]
+        except KeyError:
+            try:
+                return self._series[(symbol, canonical_interval(interval))]
+            except (KeyError, ValueError):
+                pass
+            known = sorted({s for s, _ in self._series})
+            raise KeyError(
+                f"no bars for {symbol} {interval} in this session "
+                f"(symbols: {', '.join(known) or 'none'}; "
+                f"intervals: {', '.join(self.intervals) or 'none'})"
+            ) from None
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        return key in self._series
+
+    def __iter__(self) -> Iterator[BarSeries]:
+        return iter(self._series.values())
+
+    @property
+    def symbols(self) -> list[str]:
+        return sorted({symbol for symbol, _ in self._series})
+
+    @property
+    def intervals(self) -> list[str]:
+        return sorted({iv for _, iv in self._series}, key=interval_ns)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(series.nbytes for series in self._series.values())

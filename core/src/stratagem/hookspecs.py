@@ -1,0 +1,191 @@
+"""Hook specifications of stratagem.
+
+Every hook a plugin may implement is declared here, once, with the docstring that
+``docs/plugin_hooks.md`` is rendered from. Implementations are marked with
+:data:`stratagem.hookimpl`; a misspelt hook name fails at start-up through
+``PluginManager.check_pending()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from stratagem._records import (
+        DataSourceSpec,
+        MetricsReport,
+        ScannerSpec,
+        StrategySpec,
+    )
+    from stratagem._strategy import StrategyContext
+
+PROJECT_NAME = "stratagem"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+# -------------------------------------------------------------------------------------
+# Discovery
+# -------------------------------------------------------------------------------------
+
+
+@hookspec
+def stratagem_strategies() -> Sequence[StrategySpec]:
+    """Offer strategies to the session.
+
+    **When:** once per plugin, on the main thread, while plugins are loaded and before
+    any config is validated or any thread starts.
+
+    :returns: a sequence of :class:`stratagem.StrategySpec` records, each naming a
+        strategy class and its config class. The loader calls every implementation on
+        its own, so each record is traced to the distribution (and version) that
+        offered it; a name offered by two distributions is reported as ``DUPLICATE``
+        for both and neither is used.
+    :raises: an exception marks the offering plugin ``LOAD FAILED`` (with the error);
+        the other plugins are unaffected.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def stratagem_scanners() -> Sequence[ScannerSpec]:
+    """Offer scanners: sources of symbols to add while a session runs.
+
+    **When:** once per plugin, on the main thread, while plugins are loaded.
+
+    :returns: a sequence of :class:`stratagem.ScannerSpec` records. A scanner is
+        polled by the session thread at every clock step and returns the symbols to
+        add; the coordinator warms each one up before strategies hear of it.
+    :raises: an exception marks the offering plugin ``LOAD FAILED``; the others load.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def stratagem_data_sources() -> Sequence[DataSourceSpec]:
+    """Offer data sources (bar file formats, feeds).
+
+    **When:** once per plugin, on the main thread, while plugins are loaded.
+
+    :returns: a sequence of :class:`stratagem.DataSourceSpec` records; the session
+        config selects one by ``name`` (``csv`` and ``parquet`` are built in).
+    :raises: an exception marks the offering plugin ``LOAD FAILED``; the others load.
+
+    .. versionadded:: 0.1
+    """
+
+
+# -------------------------------------------------------------------------------------
+# Strategy lifecycle
+# -------------------------------------------------------------------------------------
+
+
+@hookspec
+def stratagem_on_start(ctx: StrategyContext) -> None:
+    """Prepare a strategy instance before the first clock step.
+
+    **When:** once per strategy instance, in that instance's own thread, after the
+    session's initial history is published and before any bar is delivered. This is
+    where a strategy subscribes with ``ctx.subscribe(symbol, interval)``.
+
+    :param ctx: the instance's context: bar views, subscriptions, ``emit``, logger,
+        session time and mode.
+    :returns: nothing.
+    :raises: subscribing to an interval the session does not derive raises
+        :class:`stratagem.SubscriptionError`, which fails the session at start with a
+        message naming the strategy. Any other exception is handled by the instance's
+        error policy (``on_error``).
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def stratagem_on_bars(ctx: StrategyContext, symbol: str, interval: str) -> None:
+    """React to a newly published bar of a subscribed ``(symbol, interval)``.
+
+    **When:** in the strategy instance's own thread, once per published bar of each
+    subscribed series, in the deterministic order of the clock step's batch. It is
+    never broadcast over all strategies: each thread calls only its own
+    implementation, so one failing strategy cannot stop another.
+
+    :param ctx: the instance's context; ``ctx.bars(symbol, interval)`` is a read-only,
+        zero-copy view of the series as of this notification (the newest bar is
+        ``[-1]``).
+    :param symbol: the symbol whose bar was published, e.g. ``"ETH_BTC"``.
+    :param interval: the bar interval, e.g. ``"5m"``.
+    :returns: nothing; signals go through ``ctx.emit``.
+    :raises: an exception is counted and logged with strategy, distribution, symbol,
+        bar time and traceback, then handled by the error policy: ``continue``,
+        ``quarantine`` (no more deliveries, the session goes on) or ``stop`` (the
+        session ends with status ``failed``). A call that outlives
+        ``callback_timeout_s`` has its stack dumped and the instance is quarantined.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def stratagem_on_symbol_added(ctx: StrategyContext, symbol: str) -> None:
+    """Learn of a symbol added while the session runs.
+
+    **When:** in each strategy instance's own thread, after the symbol's warm-up
+    history is published and before any live bar of it is delivered to anyone.
+    Subscriptions made here take effect from the next clock step.
+
+    :param ctx: the instance's context; the warm-up history is already readable
+        through ``ctx.bars(symbol, interval)``.
+    :param symbol: the symbol that joined the session.
+    :returns: nothing.
+    :raises: an exception is handled by the instance's error policy, like
+        :func:`stratagem_on_bars`.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def stratagem_on_stop(ctx: StrategyContext) -> None:
+    """Let a strategy instance finish.
+
+    **When:** once per strategy instance that started, in its own thread, after its
+    last delivery (session end, interruption, or quarantine is not a stop: a
+    quarantined instance is not called again).
+
+    :param ctx: the instance's context; signals emitted here are still recorded.
+    :returns: nothing.
+    :raises: an exception is logged and counted; the session still shuts down.
+
+    .. versionadded:: 0.1
+    """
+
+
+# -------------------------------------------------------------------------------------
+# Reporting
+# -------------------------------------------------------------------------------------
+
+
+@hookspec
+def stratagem_report_metrics(report: MetricsReport) -> None:
+    """Receive a snapshot of system and per-strategy metrics.
+
+    **When:** on the reporter thread (never a strategy thread), every
+    ``metrics_interval_s`` of wall time while the session runs, and once more with
+    ``report.final`` set when it ends (also after a failure or Ctrl-C).
+
+    :param report: a frozen :class:`stratagem.MetricsReport`: ``system`` totals
+        (mode, bars in, bars/s, wall time, bottleneck) and one entry per strategy
+        instance (notifications, time per notification avg/p50/p99/max, queue, overruns,
+        drops, errors, signals, latency to signal, state).
+    :returns: nothing; every registered reporter is called.
+    :raises: an exception is logged with the reporter's name and that reporter is not
+        called again; the session and the other reporters go on.
+
+    .. versionadded:: 0.1
+    """
