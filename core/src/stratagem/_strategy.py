@@ -156,7 +156,8 @@ class StrategyContext:
         self.subscriptions: frozenset[tuple[str, str]] = frozenset()
         # set by the strategy thread for each step it handles
         self.time_ns = 0
-        self._step_counts: dict[tuple[str, str], int] = {}
+        self._cur_key: tuple[str, str] | None = None
+        self._cur_n = 0
         self._series_cache: dict[tuple[str, str], BarSeries] = {}
 
     # --- data ---------------------------------------------------------------------
@@ -178,10 +179,9 @@ class StrategyContext:
         if series is None:
             series = self._data.series(symbol, interval)
             self._series_cache[key] = series
-        n = self._step_counts.get(key)
-        if n is None:
-            n = series.count_closed_by(self.time_ns)
-        return Bars(series, n)
+        if key == self._cur_key:
+            return Bars(series, self._cur_n)
+        return Bars(series, series.count_closed_by(self.time_ns))
 
     # --- subscriptions ----------------------------------------------------------
 

@@ -98,11 +98,11 @@ class StrategyEntry(_Model):
     max_errors: int = Field(
         1,
         ge=1,
-        description="Errors tolerated before the policy applies (for 'continue': "
-        "errors before quarantine).",
+        description="Errors at which the policy applies: 'quarantine' and 'stop' "
+        "act on the max_errors-th error; 'continue' only counts them.",
     )
     backpressure: Backpressure = Field(
-        "block",
+        "drop_oldest",
         description="Clock-driven/live inbox policy when full: 'block' (the hand-off "
         "waits for room, counted), 'drop_oldest' or 'coalesce' (latest per series).",
     )

@@ -1,0 +1,1 @@
+"""The strategy runtime: one thread per strategy instance, routing and sync modes."""

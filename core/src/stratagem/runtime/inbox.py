@@ -1,0 +1,159 @@
+"""What the manager hands to strategy threads, and the inboxes that carry it."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from queue import SimpleQueue
+
+SeriesKey = tuple[str, str]
+
+
+@dataclass(slots=True)
+class Step:
+    """One clock step as one strategy thread sees it: its notifications, in order.
+
+    :param seq: clock step number (monotonic within the session).
+    :param time_ns: session time of the step.
+    :param items: ``((symbol, interval), n)`` pairs; ``n`` is the published length of
+        the series at this step, so the newest bar is row ``n - 1``.
+    :param sent_ns: ``perf_counter_ns`` when the manager handed it out.
+    """
+
+    seq: int
+    time_ns: int
+    items: list[tuple[SeriesKey, int]]
+    sent_ns: int = 0
+
+
+@dataclass(slots=True)
+class Control:
+    """A lifecycle message: ``start``, ``symbol_added`` or ``stop``; never dropped."""
+
+    kind: str
+    seq: int
+    time_ns: int
+    symbol: str | None = None
+    sent_ns: int = 0
+    done: threading.Event | None = field(default=None, repr=False)
+
+
+Message = Step | Control
+
+
+class DirectInbox:
+    """Unbounded FIFO for data-driven runs, where the barrier bounds it to one step."""
+
+    __slots__ = ("_queue",)
+
+    def __init__(self) -> None:
+        self._queue: SimpleQueue[Message] = SimpleQueue()
+
+    def put(self, message: Message) -> int:
+        self._queue.put(message)
+        return 0
+
+    def put_control(self, message: Control) -> None:
+        self._queue.put(message)
+
+    def get(self) -> Message:
+        return self._queue.get()
+
+    def __len__(self) -> int:
+        return self._queue.qsize()
+
+
+class BoundedInbox:
+    """Bounded FIFO of steps with a backpressure policy, for clock-driven and live runs.
+
+    ``block`` makes the hand-off wait for room (nothing is lost; the lag shows as clock
+    drift); ``drop_oldest`` discards the oldest waiting step; ``coalesce`` folds every
+    waiting step into one that keeps the latest notification per series. Control
+    messages are never dropped or folded and do not count against the bound.
+    """
+
+    def __init__(self, capacity: int, policy: str) -> None:
+        if policy not in ("block", "drop_oldest", "coalesce"):
+            raise ValueError(f"unknown backpressure policy {policy!r}")
+        self.capacity = capacity
+        self.policy = policy
+        self._items: deque[Message] = deque()
+        self._steps = 0
+        self._cond = threading.Condition(threading.Lock())
+        self._closed = False
+
+    def __len__(self) -> int:
+        return self._steps
+
+    def put(self, step: Step) -> int:
+        """Enqueue ``step``; returns the number of notifications dropped to make room."""
+        with self._cond:
+            dropped = 0
+            if self._steps >= self.capacity:
+                if self.policy == "block":
+                    while self._steps >= self.capacity and not self._closed:
+                        self._cond.wait(0.05)
+                elif self.policy == "drop_oldest":
+                    dropped = self._drop_oldest()
+                else:
+                    dropped = self._coalesce(step)
+                    self._cond.notify()
+                    return dropped
+            self._items.append(step)
+            self._steps += 1
+            self._cond.notify()
+            return dropped
+
+    def put_control(self, message: Control) -> None:
+        with self._cond:
+            self._items.append(message)
+            self._cond.notify()
+
+    def get(self) -> Message:
+        with self._cond:
+            while not self._items:
+                self._cond.wait()
+            message = self._items.popleft()
+            if isinstance(message, Step):
+                self._steps -= 1
+                self._cond.notify()
+            return message
+
+    def close(self) -> None:
+        """Release a producer blocked on a full inbox (session stopping)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def _drop_oldest(self) -> int:
+        for index, message in enumerate(self._items):
+            if isinstance(message, Step):
+                del self._items[index]
+                self._steps -= 1
+                return len(message.items)
+        return 0
+
+    def _coalesce(self, newest: Step) -> int:
+        """Fold all waiting steps and ``newest`` into one; returns notifications lost."""
+        kept: list[Message] = []
+        latest: dict[SeriesKey, int] = {}
+        total = len(newest.items)
+        first_sent = newest.sent_ns
+        for message in self._items:
+            if isinstance(message, Step):
+                total += len(message.items)
+                first_sent = min(first_sent, message.sent_ns)
+                for key, n in message.items:
+                    latest.pop(key, None)
+                    latest[key] = n
+            else:
+                kept.append(message)
+        for key, n in newest.items:
+            latest.pop(key, None)
+            latest[key] = n
+        merged = Step(newest.seq, newest.time_ns, list(latest.items()), first_sent)
+        self._items = deque(kept)
+        self._items.append(merged)
+        self._steps = 1
+        return total - len(merged.items)

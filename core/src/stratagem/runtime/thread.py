@@ -1,0 +1,245 @@
+"""StrategyThread: one strategy instance, its own thread, inbox and hook caller."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from queue import SimpleQueue
+from typing import TYPE_CHECKING
+
+import pluggy
+
+from stratagem import hookspecs
+from stratagem._records import Signal
+from stratagem._strategy import StrategyContext, SubscriptionError
+from stratagem.data.intervals import NS_PER_SECOND
+from stratagem.runtime.inbox import BoundedInbox, Control, DirectInbox, Step
+from stratagem.runtime.metrics import StrategyMetrics
+
+if TYPE_CHECKING:
+    from stratagem._strategy import Strategy, StrategyConfig
+    from stratagem.data.session_data import SessionData
+
+log = logging.getLogger("stratagem.runtime")
+
+perf_ns = time.perf_counter_ns
+
+
+@dataclass(frozen=True)
+class StrategyInstance:
+    """Everything needed to run one configured strategy instance.
+
+    :param id: unique instance id, used in outputs.
+    :param strategy_cls: the :class:`~stratagem.Strategy` subclass.
+    :param config: its validated config.
+    :param dist: distribution that offered it (``"-"`` for an import path).
+    :param version: that distribution's version.
+    :param on_error: ``continue`` / ``quarantine`` / ``stop``.
+    :param max_errors: errors tolerated before the policy applies.
+    :param backpressure: inbox policy in clock-driven and live runs.
+    :param inbox_size: inbox bound in steps.
+    :param callback_timeout_s: watchdog limit for one call.
+    """
+
+    id: str
+    strategy_cls: type[Strategy]
+    config: StrategyConfig
+    dist: str = "-"
+    version: str = "-"
+    on_error: str = "quarantine"
+    max_errors: int = 1
+    backpressure: str = "drop_oldest"
+    inbox_size: int = 1024
+    callback_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyFailure:
+    """One exception raised by a strategy, as reported."""
+
+    strategy: str
+    hook: str
+    symbol: str | None
+    bar_ts: int | None
+    error: str
+    traceback: str
+
+
+class StrategyThread(threading.Thread):
+    """Runs one strategy instance: takes a step from its inbox, calls the strategy for
+    each notification in it, records timings and signals, reports completion.
+
+    Only this thread ever calls into the strategy object.
+    """
+
+    def __init__(
+        self,
+        index: int,
+        instance: StrategyInstance,
+        data: SessionData,
+        mode: str,
+        done: SimpleQueue[tuple[int, int]],
+        on_subscriptions_changed: Callable[[], None],
+        on_failure: Callable[[StrategyThread, StrategyFailure], None],
+    ) -> None:
+        super().__init__(name=f"strategy-{instance.id}", daemon=True)
+        self.index = index
+        self.instance = instance
+        self.metrics = StrategyMetrics()
+        self.signals: list[tuple[int, Signal]] = []
+        self.inbox: DirectInbox | BoundedInbox = (
+            DirectInbox()
+            if mode == "data-driven"
+            else BoundedInbox(instance.inbox_size, instance.backpressure)
+        )
+        self._done = done
+        self._on_failure = on_failure
+        self.quarantined = False
+        self.busy_since = 0
+        self.current: tuple[str, str | None, int | None] | None = None
+        self.strategy = instance.strategy_cls(instance.config)
+        self._step_sent_ns = 0
+        self._seq = 0
+        self.ctx = StrategyContext(
+            strategy_id=instance.id,
+            config=instance.config,
+            data=data,
+            mode=mode,
+            emit=self._record_signal,
+            on_subscriptions_changed=on_subscriptions_changed,
+        )
+        self._hooks = self._own_hook_functions()
+
+    def _own_hook_functions(self) -> dict[str, Callable[..., None]]:
+        """This instance's hook implementations, from a plugin manager of its own.
+
+        Calling the implementation directly rather than through ``pm.hook`` keeps a
+        failure isolated to this instance and saves pluggy's dispatch on every bar.
+        """
+        pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        pm.add_hookspecs(hookspecs)
+        pm.register(self.strategy, name=self.instance.id)
+        pm.check_pending()
+        functions = {}
+        for name in ("on_start", "on_bars", "on_symbol_added", "on_stop"):
+            impls = getattr(pm.hook, f"stratagem_{name}").get_hookimpls()
+            functions[name] = impls[-1].function
+        return functions
+
+    # --- the thread's loop ------------------------------------------------------
+
+    def run(self) -> None:
+        inbox_get = self.inbox.get
+        done_put = self._done.put
+        index = self.index
+        while True:
+            message = inbox_get()
+            if type(message) is Step:
+                if not self.quarantined:
+                    self._handle_step(message)
+                done_put((index, message.seq))
+            elif message.kind == "drain":
+                done_put((index, message.seq))
+            else:
+                if not self.quarantined or message.kind == "stop":
+                    self._handle_control(message)
+                done_put((index, message.seq))
+                if message.kind == "stop":
+                    return
+
+    def _handle_step(self, step: Step) -> None:
+        metrics = self.metrics
+        ctx = self.ctx
+        on_bars = self._hooks["on_bars"]
+        record = metrics.call_time.add
+        ctx.time_ns = step.time_ns
+        self._seq = step.seq
+        self._step_sent_ns = step.sent_ns
+        start = perf_ns()
+        metrics.wait_time.add(start - step.sent_ns)
+        metrics.steps += 1
+        for key, n in step.items:
+            if self.quarantined:
+                break
+            ctx._cur_key = key
+            ctx._cur_n = n
+            self.busy_since = t0 = perf_ns()
+            try:
+                on_bars(ctx, key[0], key[1])
+            except Exception as exc:  # noqa: BLE001 - isolate any strategy failure
+                self._failed("on_bars", key[0], ctx.bars(*key).ts[-1], exc)
+            t1 = perf_ns()
+            record(t1 - t0)
+        self.busy_since = 0
+        metrics.notifications += len(step.items)
+        ctx._cur_key = None
+
+    def _handle_control(self, message: Control) -> None:
+        ctx = self.ctx
+        ctx.time_ns = message.time_ns
+        self._seq = message.seq
+        self._step_sent_ns = message.sent_ns
+        self.busy_since = perf_ns()
+        try:
+            if message.kind == "start":
+                self.metrics.state = "running"
+                self._hooks["on_start"](ctx)
+            elif message.kind == "symbol_added":
+                self._hooks["on_symbol_added"](ctx, message.symbol)
+            elif message.kind == "stop":
+                if self.metrics.state == "running":
+                    self._hooks["on_stop"](ctx)
+                    self.metrics.state = "stopped"
+        except SubscriptionError as exc:
+            self._failed(message.kind, message.symbol, None, exc, fatal=True)
+        except Exception as exc:  # noqa: BLE001 - isolate any strategy failure
+            self._failed(message.kind, message.symbol, None, exc)
+        finally:
+            self.busy_since = 0
+
+    # --- signals and failures ----------------------------------------------------
+
+    def _record_signal(self, signal: Signal) -> None:
+        self.signals.append((self._seq, signal))
+        self.metrics.signals += 1
+        if self._step_sent_ns:
+            self.metrics.signal_latency.add(perf_ns() - self._step_sent_ns)
+
+    def _failed(
+        self,
+        hook: str,
+        symbol: str | None,
+        bar_ts: int | None,
+        exc: BaseException,
+        *,
+        fatal: bool = False,
+    ) -> None:
+        failure = StrategyFailure(
+            strategy=self.instance.id,
+            hook=hook,
+            symbol=symbol,
+            bar_ts=None if bar_ts is None else int(bar_ts),
+            error=f"{type(exc).__name__}: {exc}",
+            traceback="".join(traceback.format_exception(exc)),
+        )
+        self.metrics.errors += 1
+        if fatal:
+            self.quarantined = True
+            self.metrics.state = "failed"
+        self._on_failure(self, failure)
+
+    def stack(self) -> str:
+        """The current Python stack of this thread (for the watchdog's dump)."""
+        frame = sys._current_frames().get(self.ident or -1)
+        if frame is None:
+            return "(thread not running)"
+        return "".join(traceback.format_stack(frame))
+
+    def busy_for_s(self, now_ns: int) -> float:
+        since = self.busy_since
+        return 0.0 if since == 0 else (now_ns - since) / NS_PER_SECOND
