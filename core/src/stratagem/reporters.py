@@ -1,0 +1,112 @@
+"""Built-in metrics reporters: ``console`` (a rich table) and ``json`` (files).
+
+Each is a plugin object implementing ``stratagem_report_metrics``; the session calls
+them from the reporter side (the main thread), never from a strategy thread.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from stratagem import MetricsReport, hookimpl
+
+_COLUMNS = (
+    ("state", "state", "{}"),
+    ("notif", "notifications", "{:,}"),
+    ("avg ms", "avg_ms", "{:.4f}"),
+    ("p50 ms", "p50_ms", "{:.4f}"),
+    ("p99 ms", "p99_ms", "{:.4f}"),
+    ("max ms", "max_ms", "{:.3f}"),
+    ("queue max", "queue_max", "{:,}"),
+    ("overruns", "overruns", "{:,}"),
+    ("dropped", "dropped", "{:,}"),
+    ("errors", "errors", "{:,}"),
+    ("signals", "signals", "{:,}"),
+    ("sig lat p99 ms", "signal_latency_p99_ms", "{:.3f}"),
+)
+
+
+def metrics_table(report: MetricsReport) -> Table:
+    """The per-strategy metrics as a rich table, the bottleneck marked."""
+    system = report.system
+    title = (
+        f"{system.get('mode')}  bars in {system.get('bars_in', 0):,}  "
+        f"{system.get('bars_per_s', 0):,.0f} bars/s  wall {system.get('wall_s', 0):.2f}s"
+    )
+    table = Table(title=title, title_justify="left")
+    table.add_column("strategy")
+    for header, _, _ in _COLUMNS:
+        table.add_column(header, justify="right")
+    bottleneck = system.get("bottleneck")
+    for strategy_id, snap in report.strategies.items():
+        name = f"{strategy_id} (bottleneck)" if strategy_id == bottleneck else strategy_id
+        table.add_row(
+            name, *(fmt.format(snap.get(key, 0)) for _, key, fmt in _COLUMNS)
+        )
+    return table
+
+
+class ConsoleReporter:
+    """Prints a one-line summary per periodic report and a table at the end (stderr)."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self._console = console
+
+    @property
+    def console(self) -> Console:
+        return self._console or Console(file=sys.stderr)
+
+    @hookimpl
+    def stratagem_report_metrics(self, report: MetricsReport) -> None:
+        if report.final:
+            self.console.print(metrics_table(report))
+            return
+        system = report.system
+        errors = sum(int(s.get("errors", 0)) for s in report.strategies.values())
+        self.console.print(
+            f"[dim]{system.get('session_time', '')}[/dim] "
+            f"{system.get('bars_in', 0):,} bars in, "
+            f"{system.get('bars_per_s', 0):,.0f} bars/s, "
+            f"bottleneck {system.get('bottleneck')}, errors {errors}",
+            highlight=False,
+        )
+
+
+class JsonReporter:
+    """Appends every periodic report to ``metrics.jsonl`` and writes the final one to
+    ``metrics.json`` in the run's output folder (``report.extra["out_dir"]``)."""
+
+    @hookimpl
+    def stratagem_report_metrics(self, report: MetricsReport) -> None:
+        out_dir = report.extra.get("out_dir")
+        if not out_dir:
+            return
+        body = metrics_document(report)
+        folder = Path(out_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        if report.final:
+            target = folder / "metrics.json"
+            tmp = target.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(body, indent=2, sort_keys=False) + "\n")
+            tmp.replace(target)
+        else:
+            with (folder / "metrics.jsonl").open("a") as stream:
+                stream.write(json.dumps(body) + "\n")
+
+
+def metrics_document(report: MetricsReport) -> dict[str, Any]:
+    """The ``metrics.json`` shape: ``{"system": ..., "strategies": ...}``."""
+    return {
+        "system": dict(report.system),
+        "strategies": {k: dict(v) for k, v in report.strategies.items()},
+    }
+
+
+console = ConsoleReporter()
+json_file = JsonReporter()

@@ -1,0 +1,1 @@
+"""The session: clock, data processing, scanners and the run command."""

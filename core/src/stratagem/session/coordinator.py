@@ -1,0 +1,328 @@
+"""SessionCoordinator: owns the session clock, the data source and symbol insertion.
+
+It runs in the session thread: data-driven (as fast as the strategies allow),
+clock-driven (one minute of session time takes ``60 / speed_multiplier`` wall seconds,
+paced against an absolute schedule so drift never accumulates) or live (as bars
+arrive from a feed).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from stratagem.data.bars import BarArrays
+from stratagem.data.intervals import NS_PER_SECOND, interval_name
+from stratagem.data.timefmt import format_ts
+from stratagem.runtime.manager import DATA_DRIVEN, StrategyManager
+from stratagem.runtime.metrics import TimingStats
+from stratagem.session.processor import DataProcessor
+
+log = logging.getLogger("stratagem.session")
+
+
+class BarSource(Protocol):
+    def available(self, symbol: str, interval: str) -> bool: ...
+
+    def load(
+        self,
+        symbol: str,
+        interval: str,
+        *,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+    ) -> BarArrays: ...
+
+
+class Scanner(Protocol):
+    def scan(self, session: ScanContext) -> Sequence[str]: ...
+
+
+@dataclass(frozen=True)
+class LiveBar:
+    """One 1m bar from a live feed."""
+
+    symbol: str
+    ts: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+@dataclass
+class ScanContext:
+    """What a scanner may look at when it is polled (session thread)."""
+
+    time_ns: int
+    symbols: list[str]
+    source: BarSource
+    coordinator: SessionCoordinator
+
+
+@dataclass
+class SymbolInsertion:
+    symbol: str
+    time_ns: int
+    history: dict[str, int]
+    by: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "symbol": self.symbol,
+            "time": format_ts(self.time_ns),
+            "history_bars": self.history,
+            "by": self.by,
+        }
+
+
+@dataclass
+class SessionResult:
+    status: str = "ok"
+    reason: str | None = None
+    mode: str = DATA_DRIVEN
+    speed_multiplier: float = 0.0
+    start_ns: int | None = None
+    end_ns: int | None = None
+    steps: int = 0
+    notifications: int = 0
+    wall_s: float = 0.0
+    insertions: list[SymbolInsertion] = field(default_factory=list)
+    skipped_symbols: list[str] = field(default_factory=list)
+    stuck_threads: list[str] = field(default_factory=list)
+
+
+class SessionCoordinator:
+    """Drives one session from its first step to its end.
+
+    :param symbols: symbols loaded at start, in config order.
+    :param processor: the session's :class:`DataProcessor`.
+    :param manager: the session's :class:`StrategyManager` (not yet started).
+    :param source: where bars come from.
+    :param speed_multiplier: 0 for data-driven, N for N x real time.
+    :param start_ns: session start; default the first 1m bar.
+    :param end_ns: session end (exclusive); default after the last bar.
+    :param scanners: ``(name, scanner)`` pairs polled at every step.
+    """
+
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        processor: DataProcessor,
+        manager: StrategyManager,
+        source: BarSource,
+        *,
+        speed_multiplier: float = 0.0,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        scanners: Sequence[tuple[str, Scanner]] = (),
+    ) -> None:
+        self.symbols = list(symbols)
+        self.processor = processor
+        self.manager = manager
+        self.source = source
+        self.speed = speed_multiplier
+        self.start_ns = start_ns
+        self.end_ns = end_ns
+        self.scanners = list(scanners)
+        self.result = SessionResult(
+            mode=manager.mode, speed_multiplier=speed_multiplier
+        )
+        self.lag = TimingStats()
+        self._stop = threading.Event()
+        self._wall0 = 0.0
+        self._current_scanner = "api"
+
+    # --- control from other threads ---------------------------------------------
+
+    def request_stop(self, reason: str = "interrupted") -> None:
+        """Stop at the next step (Ctrl-C, SIGTERM); safe from any thread."""
+        if not self._stop.is_set():
+            self.result.reason = reason
+            self._stop.set()
+
+    @property
+    def time_ns(self) -> int | None:
+        return self.processor.time_ns
+
+    # --- symbol insertion -----------------------------------------------------------
+
+    def add_symbol(self, symbol: str) -> bool:
+        """Add ``symbol`` now: warm up its history, publish it, then tell strategies.
+
+        Called in the session thread (by scanners, or between steps).
+
+        :returns: False when the symbol is already in the session or has no data.
+        """
+        if symbol in self.processor.symbols:
+            return False
+        now = self.processor.time_ns
+        if now is None:
+            raise RuntimeError("add_symbol is for a running session; list it in symbols")
+        if not self.source.available(symbol, "1m"):
+            log.error("cannot add %s: the data source has no 1m bars for it", symbol)
+            self.result.skipped_symbols.append(symbol)
+            return False
+        published = self._load(symbol, now)
+        history = {key[1]: n for key, n in published}
+        self.result.insertions.append(
+            SymbolInsertion(symbol, now, history, self._current_scanner)
+        )
+        log.info(
+            "added %s at %s with history %s", symbol, format_ts(now), history or "none"
+        )
+        self.manager.notify_symbol_added(now, symbol)
+        return True
+
+    def _load(self, symbol: str, now_ns: int) -> list:
+        bars, coarse, coarse_minutes = self._read(symbol, with_coarse=True)
+        return self.processor.add_symbol(
+            symbol, bars, now_ns, coarse=coarse, coarse_minutes=coarse_minutes
+        )
+
+    def _read(
+        self, symbol: str, *, with_coarse: bool = False
+    ) -> tuple[BarArrays, BarArrays | None, int | None]:
+        """The symbol's 1m bars up to the session end and, for a symbol joining
+        mid-session, the finest derived-width file the source has, whose bars extend
+        the warm-up history to before the 1m file begins."""
+        bars = self.source.load(symbol, "1m", end_ns=self.end_ns)
+        if not with_coarse:
+            return bars, None, None
+        for minutes in self.processor.minutes[1:]:
+            name = interval_name(minutes)
+            if self.source.available(symbol, name):
+                return bars, self.source.load(symbol, name, end_ns=self.end_ns), minutes
+        return bars, None, None
+
+    # --- the session loop -----------------------------------------------------------
+
+    def run(self) -> SessionResult:
+        """Replay the session (data-driven or clock-driven) in the calling thread."""
+        loaded = {symbol: self._read(symbol) for symbol in self.symbols}
+        t0 = self.start_ns
+        if t0 is None:
+            firsts = [int(bars.ts[0]) for bars, _, _ in loaded.values() if len(bars)]
+            if not firsts:
+                raise ValueError(
+                    f"no 1m bars for {', '.join(self.symbols)} in the session range"
+                )
+            t0 = min(firsts)
+        self.result.start_ns = t0
+        for symbol, (bars, coarse, coarse_minutes) in loaded.items():
+            self.processor.add_symbol(
+                symbol, bars, t0, coarse=coarse, coarse_minutes=coarse_minutes
+            )
+        self.processor.start(t0)
+        return self._drive(t0, self._replay_steps(t0))
+
+    def run_live(self, feed: Iterable[LiveBar], start_ns: int) -> SessionResult:
+        """Run live: each bar from ``feed`` is one step; ends when the feed ends."""
+        self.result.start_ns = start_ns
+        for symbol in self.symbols:
+            history = (
+                self.source.load(symbol, "1m", end_ns=start_ns)
+                if self.source.available(symbol, "1m")
+                else BarArrays.empty()
+            )
+            self.processor.add_live_symbol(symbol, history, start_ns)
+        self.processor.start(start_ns)
+        return self._drive(start_ns, self._live_steps(feed))
+
+    def _drive(self, t0: int, steps: Iterable[tuple[int, list]]) -> SessionResult:
+        result = self.result
+        manager = self.manager
+        wall0 = time.perf_counter()
+        self._wall0 = wall0
+        manager.start(t0)
+        ended = False
+        try:
+            for time_ns, items in steps:
+                result.notifications += manager.dispatch(time_ns, items)
+                result.steps += 1
+                if manager.stop_requested:
+                    result.status, result.reason = "failed", manager.stop_requested
+                    break
+                if self.scanners:
+                    self._poll_scanners(time_ns)
+                if self._stop.is_set():
+                    break
+            else:
+                ended = True
+            if ended:
+                end_time, items = self.processor.flush(self.end_ns)
+                result.notifications += manager.dispatch(end_time, items)
+                if manager.stop_requested:
+                    result.status, result.reason = "failed", manager.stop_requested
+            elif self._stop.is_set() and result.status == "ok":
+                result.status = "interrupted"
+        finally:
+            manager.drain()
+            result.stuck_threads = manager.stop(self.processor.time_ns or t0)
+            result.end_ns = self.processor.time_ns
+            result.wall_s = time.perf_counter() - wall0
+        return result
+
+    def _replay_steps(self, t0: int) -> Iterable[tuple[int, list]]:
+        processor = self.processor
+        paced = self.manager.mode != DATA_DRIVEN and self.speed > 0
+        while not self._stop.is_set():
+            upcoming = processor.next_time_ns
+            if upcoming is None:
+                return
+            if paced:
+                self._wait_for(t0, upcoming)
+            step = processor.next_step()
+            if step is None:
+                return
+            yield step
+
+    def _wait_for(self, t0: int, session_ns: int) -> None:
+        """Sleep until the wall time scheduled for ``session_ns``; record the lag."""
+        due = self._wall0 + (session_ns - t0) / NS_PER_SECOND / self.speed
+        while True:
+            remaining = due - time.perf_counter()
+            if remaining <= 0:
+                break
+            if remaining > 0.002:
+                self._stop.wait(remaining - 0.001)
+                if self._stop.is_set():
+                    return
+            # the last millisecond is spun: sleep's granularity would add drift
+        self.lag.add(int((time.perf_counter() - due) * NS_PER_SECOND))
+
+    def _live_steps(self, feed: Iterable[LiveBar]) -> Iterable[tuple[int, list]]:
+        for bar in feed:
+            if self._stop.is_set():
+                return
+            if bar.symbol not in self.processor.symbols:
+                log.warning("live bar for %s, which is not in the session", bar.symbol)
+                continue
+            yield self.processor.push_bar(
+                bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume
+            )
+
+    def _poll_scanners(self, time_ns: int) -> None:
+        context = ScanContext(time_ns, self.processor.symbols, self.source, self)
+        for name, scanner in self.scanners:
+            self._current_scanner = name
+            try:
+                wanted = list(scanner.scan(context))
+            except Exception:
+                log.exception("scanner %s failed at %s", name, format_ts(time_ns))
+                continue
+            for symbol in wanted:
+                self.add_symbol(symbol)
+        self._current_scanner = "api"
+
+    def drift(self) -> dict[str, float]:
+        """Clock-driven pacing: wall-clock lag behind schedule, and in session time."""
+        lag = self.lag.summary_ms("lag_")
+        if self.speed > 0:
+            lag["lag_max_session_s"] = lag["lag_max_ms"] / 1000 * self.speed
+        return lag

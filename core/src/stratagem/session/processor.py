@@ -1,0 +1,355 @@
+"""DataProcessor: the single writer of SessionData and the source of clock steps.
+
+Replay (data-driven and clock-driven) knows every bar in advance: each symbol's 1m
+bars and its derived bars are built in bulk and written ahead of the clock, and a
+timeline says at which step each series grows. Live runs feed 1m bars one at a time
+through the incremental resampler. Both follow the one window rule of
+:mod:`stratagem.data.resample`, and both publish a bar only once its window has closed:
+at the first step whose session time is at or after the bar's end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from stratagem.data.bars import BarArrays
+from stratagem.data.intervals import NS_PER_MINUTE, interval_name
+from stratagem.data.resample import IncrementalResampler, resample, window_start
+from stratagem.data.session_data import BarSeries, SessionData
+from stratagem.data.validation import validate_bars
+
+SeriesKey = tuple[str, str]
+StepItems = list[tuple[SeriesKey, int]]
+
+
+@dataclass
+class _Tracked:
+    series: BarSeries
+    key: SeriesKey
+    minutes: int
+
+
+class DataProcessor:
+    """Writes SessionData and turns the clock into batches of published series.
+
+    :param data: the session's store; the processor is its only writer.
+    :param derived_minutes: widths of the derived intervals, e.g. ``[5, 15]``.
+    :param warmup_bars: history rows per series published when a symbol joins.
+    :param validation: ``reject`` or ``drop`` for bars pushed live.
+    """
+
+    def __init__(
+        self,
+        data: SessionData,
+        derived_minutes: Sequence[int],
+        *,
+        warmup_bars: int = 200,
+        validation: str = "reject",
+    ) -> None:
+        self.data = data
+        self.minutes = [1, *sorted(set(derived_minutes))]
+        self.warmup_bars = warmup_bars
+        self.validation = validation
+        self.time_ns: int | None = None
+        self.bars_in = 0
+        self.dropped_live = 0
+        self._tracked: list[_Tracked] = []
+        self._symbols: list[str] = []
+        # replay timeline: parallel arrays sorted by (step, series order)
+        self._times = np.empty(0, dtype=np.int64)
+        self._ev_step = np.empty(0, dtype=np.int64)
+        self._ev_series = np.empty(0, dtype=np.int64)
+        self._ev_n = np.empty(0, dtype=np.int64)
+        self._bounds = np.zeros(1, dtype=np.int64)
+        self._cursor = 0
+        # live state
+        self._resamplers: dict[str, list[tuple[_Tracked, IncrementalResampler]]] = {}
+
+    @property
+    def symbols(self) -> list[str]:
+        return list(self._symbols)
+
+    @property
+    def intervals(self) -> list[str]:
+        return [interval_name(m) for m in self.minutes]
+
+    # --- replay ----------------------------------------------------------------------
+
+    def add_symbol(
+        self,
+        symbol: str,
+        bars_1m: BarArrays,
+        now_ns: int,
+        *,
+        coarse: BarArrays | None = None,
+        coarse_minutes: int | None = None,
+        history_only: bool = False,
+    ) -> StepItems:
+        """Add a symbol for replay: write its bars, publish its warm-up history.
+
+        :param bars_1m: every 1m bar of the symbol in the session range.
+        :param now_ns: current session time; bars that closed by then are history
+            (the last ``warmup_bars`` of each series are kept and published now).
+        :param coarse: optional coarser bars (e.g. a 5m file) that extend the history
+            of derived intervals to before the first 1m bar.
+        :param coarse_minutes: width of ``coarse`` bars.
+        :param history_only: write only bars closed by ``now_ns`` (live symbols, whose
+            open windows are completed by the incremental resampler).
+        :returns: the history that was published, as ``(key, n)`` items.
+        """
+        if symbol in self._symbols:
+            raise ValueError(f"symbol {symbol} is already in the session")
+        self._symbols.append(symbol)
+        published: StepItems = []
+        for minutes in self.minutes:
+            bars = bars_1m if minutes == 1 else resample(bars_1m, minutes)
+            if minutes > 1 and coarse is not None and coarse_minutes:
+                bars = self._prepend_coarse(bars, bars_1m, coarse, coarse_minutes, minutes)
+            width = minutes * NS_PER_MINUTE
+            closed = int(np.searchsorted(bars.ts, now_ns - width, side="right"))
+            first = max(0, closed - self.warmup_bars)
+            bars = bars.slice(first, closed if history_only else len(bars))
+            tracked = self._track(symbol, minutes, capacity=len(bars))
+            if len(bars):
+                _write(tracked.series, bars)
+            history = closed - first
+            if history:
+                tracked.series.publish(history)
+                published.append((tracked.key, history))
+        self._rebuild_timeline(now_ns)
+        return published
+
+    def _prepend_coarse(
+        self,
+        derived: BarArrays,
+        bars_1m: BarArrays,
+        coarse: BarArrays,
+        coarse_minutes: int,
+        minutes: int,
+    ) -> BarArrays:
+        if minutes % coarse_minutes or len(bars_1m) == 0:
+            return derived
+        width = minutes * NS_PER_MINUTE
+        first_window = int(window_start(np.int64(bars_1m.ts[0]), width))
+        earlier = coarse.slice(0, int(np.searchsorted(coarse.ts, first_window)))
+        if len(earlier) == 0:
+            return derived
+        return BarArrays.concat(
+            [resample(earlier, minutes, source_minutes=coarse_minutes), derived]
+        )
+
+    def _track(self, symbol: str, minutes: int, capacity: int) -> _Tracked:
+        series = self.data.add_series(
+            symbol, interval_name(minutes), capacity, derived=minutes > 1
+        )
+        tracked = _Tracked(series, (series.symbol, series.interval), minutes)
+        self._tracked.append(tracked)
+        return tracked
+
+    def start(self, now_ns: int) -> None:
+        """Set the session clock before the first step."""
+        self.time_ns = now_ns
+        self._rebuild_timeline(now_ns)
+
+    def _rebuild_timeline(self, after_ns: int) -> None:
+        """Recompute, for every step after ``after_ns``, which series grow to what."""
+        ends_1m = [
+            t.series.column("ts")[t.series.n :] + NS_PER_MINUTE
+            for t in self._tracked
+            if t.minutes == 1
+        ]
+        times = np.unique(np.concatenate(ends_1m)) if ends_1m else np.empty(0, np.int64)
+        times = times[times > after_ns]
+        steps, series_ids, counts = [], [], []
+        for order, tracked in enumerate(self._tracked):
+            series = tracked.series
+            pending_ends = series.column("ts")[series.n :] + tracked.minutes * NS_PER_MINUTE
+            if len(pending_ends) == 0:
+                continue
+            # len(times) stands for the final flush at session end
+            pos = np.searchsorted(times, pending_ends, side="left")
+            last = np.flatnonzero(np.diff(pos))
+            last = np.append(last, len(pos) - 1)
+            steps.append(pos[last])
+            series_ids.append(np.full(len(last), order, dtype=np.int64))
+            counts.append(series.n + last + 1)
+        if steps:
+            step = np.concatenate(steps)
+            sid = np.concatenate(series_ids)
+            n = np.concatenate(counts)
+            order = np.lexsort((sid, step))
+            step, sid, n = step[order], sid[order], n[order]
+        else:
+            step = sid = n = np.empty(0, dtype=np.int64)
+        self._times = times
+        self._ev_step, self._ev_series, self._ev_n = step, sid, n
+        self._bounds = np.searchsorted(step, np.arange(len(times) + 2), side="left")
+        self._cursor = 0
+
+    @property
+    def next_time_ns(self) -> int | None:
+        """Session time of the next replay step, or None when only the flush is left."""
+        if self._cursor < len(self._times):
+            return int(self._times[self._cursor])
+        return None
+
+    @property
+    def last_time_ns(self) -> int | None:
+        """Session time of the last replay step (None when there is none)."""
+        return int(self._times[-1]) if len(self._times) else self.time_ns
+
+    def next_step(self) -> tuple[int, StepItems] | None:
+        """Advance the clock one replay step: publish, and return what was published."""
+        cursor = self._cursor
+        if cursor >= len(self._times):
+            return None
+        self._cursor = cursor + 1
+        time_ns = int(self._times[cursor])
+        self.time_ns = time_ns
+        return time_ns, self._publish(cursor)
+
+    def flush(self, end_ns: int | None = None) -> tuple[int, StepItems]:
+        """Session end: close every open window and publish everything written."""
+        time_ns = end_ns if end_ns is not None else (self.time_ns or 0)
+        if self.time_ns is None or time_ns > self.time_ns:
+            self.time_ns = time_ns
+        if self._resamplers:
+            self._close_live(None)
+        items = self._publish(len(self._times))
+        self._cursor = len(self._times)
+        for tracked in self._tracked:
+            if tracked.series.n < tracked.series.written:
+                tracked.series.publish(tracked.series.written)
+                items.append((tracked.key, tracked.series.n))
+        return self.time_ns, items
+
+    def _publish(self, step_index: int) -> StepItems:
+        lo = int(self._bounds[step_index])
+        hi = int(self._bounds[step_index + 1])
+        if lo == hi:
+            return []
+        tracked = self._tracked
+        items: StepItems = []
+        for sid, n in zip(
+            self._ev_series[lo:hi].tolist(), self._ev_n[lo:hi].tolist(), strict=True
+        ):
+            entry = tracked[sid]
+            series = entry.series
+            if entry.minutes == 1:
+                self.bars_in += n - series.n
+            series.n = n
+            items.append((entry.key, n))
+        return items
+
+    # --- live ------------------------------------------------------------------------
+
+    def add_live_symbol(self, symbol: str, history_1m: BarArrays, now_ns: int) -> StepItems:
+        """Add a symbol fed live; ``history_1m`` (bars closed by ``now_ns``) warms it up."""
+        published = self.add_symbol(symbol, history_1m, now_ns, history_only=True)
+        resamplers = []
+        for tracked in self._tracked:
+            if tracked.key[0] == symbol and tracked.minutes > 1:
+                resampler = IncrementalResampler(tracked.minutes)
+                # the open window may already hold history minutes
+                width = tracked.minutes * NS_PER_MINUTE
+                for row in range(len(history_1m)):
+                    ts = int(history_1m.ts[row])
+                    if ts + NS_PER_MINUTE > now_ns:
+                        break
+                    if window_start(ts, width) + width > now_ns:
+                        resampler.add(
+                            ts,
+                            float(history_1m.open[row]),
+                            float(history_1m.high[row]),
+                            float(history_1m.low[row]),
+                            float(history_1m.close[row]),
+                            float(history_1m.volume[row]),
+                        )
+                resamplers.append((tracked, resampler))
+        self._resamplers[symbol] = resamplers
+        # drop the replay timeline: a live symbol's future comes from the feed
+        self._rebuild_timeline(now_ns)
+        return published
+
+    def push_bar(
+        self,
+        symbol: str,
+        ts: int,
+        open: float,
+        high: float,
+        low: float,
+        close: float,
+        volume: float,
+    ) -> tuple[int, StepItems]:
+        """Accept one live 1m bar: validate, store, close due windows, publish.
+
+        :returns: the step's session time and what it published (empty when the bar
+            was dropped under the ``drop`` policy).
+        :raises BarValidationError: a bad bar under the ``reject`` policy.
+        """
+        one = BarArrays(
+            ts=np.array([ts], dtype=np.int64),
+            open=np.array([open]),
+            high=np.array([high]),
+            low=np.array([low]),
+            close=np.array([close]),
+            volume=np.array([volume]),
+        )
+        series = self.data.series(symbol, "1m")
+        # validated together with the previous bar, so order and duplicates are
+        # checked by the same rules as files
+        checked = BarArrays.concat([_last_row(series), one]) if series.written else one
+        kept, _ = validate_bars(
+            checked,
+            file=f"live:{symbol}",
+            interval_ns=NS_PER_MINUTE,
+            policy=self.validation,
+        )
+        if len(kept) < len(checked):
+            self.dropped_live += 1
+            return self.time_ns or ts, []
+        series.write(one.ts, one.open, one.high, one.low, one.close, one.volume)
+        for tracked, resampler in self._resamplers.get(symbol, []):
+            done = resampler.add(ts, open, high, low, close, volume)
+            if done is not None:
+                _write(tracked.series, done)
+        now = ts + NS_PER_MINUTE
+        if self.time_ns is None or now > self.time_ns:
+            self.time_ns = now
+        self._close_live(self.time_ns)
+        items: StepItems = []
+        for tracked in self._tracked:
+            grown = tracked.series.written
+            if tracked.series.n < grown:
+                if tracked.minutes == 1:
+                    self.bars_in += grown - tracked.series.n
+                tracked.series.publish(grown)
+                items.append((tracked.key, grown))
+        return self.time_ns, items
+
+    def _close_live(self, now_ns: int | None) -> None:
+        for resamplers in self._resamplers.values():
+            for tracked, resampler in resamplers:
+                done = (
+                    resampler.flush() if now_ns is None else resampler.close_through(now_ns)
+                )
+                if done is not None:
+                    _write(tracked.series, done)
+
+
+def _write(series: BarSeries, bars: BarArrays) -> None:
+    series.write(
+        bars.ts, bars.open, bars.high, bars.low, bars.close, bars.volume, bars.quality
+    )
+
+
+def _last_row(series: BarSeries) -> BarArrays:
+    return BarArrays(
+        **{name: series.column(name)[-1:].copy() for name in _COLUMNS},
+    )
+
+
+_COLUMNS = ("ts", "open", "high", "low", "close", "volume")
