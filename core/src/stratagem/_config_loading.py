@@ -1,0 +1,627 @@
+"""Reading a session config file: two-phase validation with every error at once.
+
+Phase 1 validates the file against :class:`stratagem.config.SessionConfig`. Phase 2
+loads only the plugins the file refers to, resolves each enabled strategy's
+``module``, validates its ``config`` with the strategy's own config class (and each
+scanner's with its model), then checks what spans both: intervals the session must
+derive, symbols it must hold, unique instance ids. Every problem becomes one
+:class:`ConfigIssue` naming the file and the JSON path; :class:`ConfigError` carries
+them all.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint
+from pathlib import Path
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+
+from stratagem._loader import PluginCatalogue, PluginLookupError, load_plugins
+from stratagem._records import DataSourceSpec, ScannerSpec, StrategySpec
+from stratagem._strategy import StrategyConfig
+from stratagem.config import SessionConfig, SessionDataConfig, StrategyEntry
+from stratagem.data.intervals import (
+    IntervalError,
+    canonical_interval,
+    interval_minutes,
+)
+
+Loc = tuple[str | int, ...]
+
+_SESSION: Loc = ("session_data_config",)
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SCALARS = (str, int, float, bool, type(None))
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem in a session config file.
+
+    :param file: the config file as given.
+    :param path: JSON path of the offending value, e.g.
+        ``session_data_config.strategies[0].config.fast_period`` (``$`` for the
+        document, empty when the file is not JSON).
+    :param message: what is wrong.
+    :param suggestion: a did-you-mean replacement, if one is close.
+    :param context: the strategy or scanner the value configures, with the
+        distribution and version it comes from.
+    :param line: line of a JSON syntax error.
+    :param column: column of a JSON syntax error.
+    """
+
+    file: str
+    path: str
+    message: str
+    suggestion: str | None = None
+    context: str | None = None
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}:{self.column}"
+        text = f"{where}: {self.path}: " if self.path else f"{where}: "
+        text += self.message
+        if self.suggestion is not None:
+            text += f"; did you mean {self.suggestion!r}?"
+        if self.context is not None:
+            text += f" [{self.context}]"
+        return text
+
+
+class ConfigError(ValueError):
+    """A session config file is invalid; ``issues`` lists every problem found.
+
+    :param issues: the problems, in file order (phase 1 before phase 2).
+    """
+
+    def __init__(self, issues: Sequence[ConfigIssue]) -> None:
+        self.issues = tuple(issues)
+        super().__init__("\n".join(str(issue) for issue in self.issues))
+
+
+@dataclass(frozen=True)
+class ResolvedStrategy:
+    """One enabled strategy instance, resolved and validated.
+
+    :param id: the instance id: the entry's ``id``, or its ``module`` suffixed
+        ``#2``, ``#3`` … when repeated.
+    :param index: position in ``session_data_config.strategies``.
+    :param entry: the entry as the session file states it.
+    :param spec: the strategy's spec (class and config class).
+    :param config: the entry's ``config`` validated by ``spec.config``.
+    :param dist: distribution the strategy came from (``"-"`` when unknown).
+    :param version: that distribution's version (``"-"`` when unknown).
+    """
+
+    id: str
+    index: int
+    entry: StrategyEntry
+    spec: StrategySpec
+    config: StrategyConfig
+    dist: str
+    version: str
+
+    @property
+    def json_path(self) -> str:
+        """Where the entry sits in the file, for messages."""
+        return json_path((*_SESSION, "strategies", self.index))
+
+
+@dataclass(frozen=True)
+class ResolvedScanner:
+    """One scanner, resolved and validated.
+
+    :param index: position in ``session_data_config.scanners``.
+    :param name: the scanner's registered name.
+    :param spec: its spec.
+    :param config: the entry's ``config`` validated by ``spec.config``.
+    :param dist: distribution the scanner came from.
+    :param version: that distribution's version.
+    """
+
+    index: int
+    name: str
+    spec: ScannerSpec
+    config: BaseModel
+    dist: str
+    version: str
+
+
+@dataclass(frozen=True)
+class LoadedSession:
+    """A session file that passed both phases.
+
+    :param config: the validated session config.
+    :param path: the config file.
+    :param sha256: hex digest of the file's bytes, for the run manifest.
+    :param strategies: the enabled strategy instances, in file order.
+    :param scanners: the scanners, in file order.
+    :param data_source: the data source ``data.source`` names.
+    :param plugins: the plugins loaded to resolve it (holding the plugin manager).
+    """
+
+    config: SessionConfig
+    path: Path
+    sha256: str
+    strategies: tuple[ResolvedStrategy, ...]
+    scanners: tuple[ResolvedScanner, ...]
+    data_source: DataSourceSpec
+    plugins: PluginCatalogue
+
+
+def json_path(loc: Iterable[str | int]) -> str:
+    """Render a location as a JSON path: ``a.b[0]["odd key"]``; ``$`` when empty.
+
+    :param loc: keys and indexes from the document root.
+    """
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif _IDENTIFIER.match(part):
+            text += f".{part}" if text else part
+        else:
+            text += f"[{json.dumps(part)}]"
+    return text or "$"
+
+
+def session_json_schema() -> dict[str, Any]:
+    """The JSON schema of a session config file (``stratagem schema``)."""
+    schema = SessionConfig.model_json_schema(by_alias=True)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+
+
+def referenced_plugin_names(document: object) -> frozenset[str]:
+    """Plugin-facing names a parsed session file refers to, for ``load_plugins(only=)``.
+
+    Enabled strategies' ``module`` names (import paths excluded), scanner names, the
+    data source and the reporters; defaults apply where the file is silent. Tolerates
+    a malformed document: what cannot be read is skipped.
+
+    :param document: the parsed JSON document.
+    """
+    session = _get(document, "session_data_config")
+    names: set[str] = set()
+    for entry in _items(_get(session, "strategies")):
+        module = _get(entry, "module")
+        if isinstance(module, str) and ":" not in module:
+            if _get(entry, "enabled", True) is not False:
+                names.add(module)
+    for scanner in _items(_get(session, "scanners")):
+        if isinstance(_get(scanner, "name"), str):
+            names.add(_get(scanner, "name"))
+    source = _get(_get(session, "data"), "source", _default("data").source)
+    if isinstance(source, str):
+        names.add(source)
+    reporters = _get(session, "reporters", _default("reporters"))
+    names.update(r for r in _items(reporters) if isinstance(r, str))
+    return frozenset(names)
+
+
+def load_session(
+    path: str | os.PathLike[str],
+    *,
+    plugins: PluginCatalogue | None = None,
+    strict_plugins: bool = False,
+    entry_points: Iterable[EntryPoint] | None = None,
+    builtins: bool = True,
+) -> LoadedSession:
+    """Read, validate and resolve a session config file.
+
+    :param path: the JSON file.
+    :param plugins: an already loaded catalogue; by default only the plugins the file
+        refers to are loaded (a strategy no entry enables is never imported).
+    :param strict_plugins: make any plugin that fails to load fatal.
+    :param entry_points: entry points to load instead of the installed ones.
+    :param builtins: register the built-in plugins.
+    :raises ConfigError: listing every problem in the file.
+    :raises stratagem._loader.PluginLoadError: with ``strict_plugins``, when a plugin
+        fails to load.
+    """
+    path = Path(path)
+    file = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            [ConfigIssue(file, "", f"cannot read the file: {exc.strerror or exc}")]
+        ) from None
+    try:
+        document = json.loads(data)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            [ConfigIssue(file, "", f"the file is not UTF-8 text: {exc.reason}")]
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    file,
+                    "",
+                    f"invalid JSON: {exc.msg}",
+                    line=exc.lineno,
+                    column=exc.colno,
+                )
+            ]
+        ) from None
+
+    issues: list[ConfigIssue] = []
+    session: SessionConfig | None = None
+    try:
+        session = SessionConfig.model_validate(document)
+    except ValidationError as exc:
+        issues += _issues_from(exc, file, SessionConfig, ())
+
+    if plugins is None:
+        plugins = load_plugins(
+            entry_points=entry_points,
+            builtins=builtins,
+            only=referenced_plugin_names(document),
+            strict=strict_plugins,
+        )
+    resolver = _Resolver(file, document, session, plugins, issues)
+    strategies, scanners, data_source = resolver.resolve()
+    if issues:
+        raise ConfigError(issues)
+    assert session is not None and data_source is not None
+    return LoadedSession(
+        config=session,
+        path=path,
+        sha256=hashlib.sha256(data).hexdigest(),
+        strategies=strategies,
+        scanners=scanners,
+        data_source=data_source,
+        plugins=plugins,
+    )
+
+
+class _Resolver:
+    """Phase 2, appending to the issues of phase 1."""
+
+    def __init__(
+        self,
+        file: str,
+        document: Any,
+        session: SessionConfig | None,
+        plugins: PluginCatalogue,
+        issues: list[ConfigIssue],
+    ) -> None:
+        self.file = file
+        self.document = document
+        self.session = session.session_data_config if session else None
+        self.plugins = plugins
+        self.issues = issues
+
+    def issue(self, loc: Loc, message: str, suggestion: str | None = None) -> None:
+        self.issues.append(ConfigIssue(self.file, json_path(loc), message, suggestion))
+
+    def resolve(
+        self,
+    ) -> tuple[
+        tuple[ResolvedStrategy, ...],
+        tuple[ResolvedScanner, ...],
+        DataSourceSpec | None,
+    ]:
+        data_source = self._data_source()
+        self._check_reporters()
+        scanners = self._scanners()
+        candidates = {
+            symbol
+            for scanner in scanners
+            for symbol in _candidate_symbols(scanner.config)
+        }
+        entries = self._enabled_entries()
+        ids = self._instance_ids(entries)
+        strategies: list[ResolvedStrategy] = []
+        for index, entry in entries:
+            resolved = self._strategy(index, entry, ids.get(index))
+            if resolved is None:
+                continue
+            strategies.append(resolved)
+            if self.session is not None:
+                self._check_intervals(resolved)
+                self._check_symbols(resolved, candidates)
+        return tuple(strategies), tuple(scanners), data_source
+
+    # --- entries --------------------------------------------------------------
+
+    def _enabled_entries(self) -> list[tuple[int, StrategyEntry]]:
+        if self.session is not None:
+            listed = list(enumerate(self.session.strategies))
+        else:
+            # phase 1 failed: still check each entry that is well formed on its own
+            raw = _get(_get(self.document, "session_data_config"), "strategies")
+            listed = []
+            for index, item in enumerate(_items(raw)):
+                try:
+                    listed.append((index, StrategyEntry.model_validate(item)))
+                except ValidationError:
+                    continue
+        return [(index, entry) for index, entry in listed if entry.enabled]
+
+    def _instance_ids(self, entries: list[tuple[int, StrategyEntry]]) -> dict[int, str]:
+        ids: dict[int, str] = {}
+        owner: dict[str, int] = {}
+        for index, entry in entries:
+            if entry.id is None:
+                continue
+            if entry.id in owner:
+                self.issue(
+                    (*_SESSION, "strategies", index, "id"),
+                    f"id {entry.id!r} is already used by "
+                    f"{json_path((*_SESSION, 'strategies', owner[entry.id]))}",
+                )
+                continue
+            owner[entry.id] = index
+            ids[index] = entry.id
+        counters: dict[str, int] = {}
+        for index, entry in entries:
+            if entry.id is not None:
+                continue
+            count = counters.get(entry.module, 0)
+            while True:
+                count += 1
+                candidate = entry.module if count == 1 else f"{entry.module}#{count}"
+                if candidate not in owner:
+                    break
+            counters[entry.module] = count
+            owner[candidate] = index
+            ids[index] = candidate
+        return ids
+
+    def _strategy(
+        self, index: int, entry: StrategyEntry, instance_id: str | None
+    ) -> ResolvedStrategy | None:
+        where: Loc = (*_SESSION, "strategies", index)
+        try:
+            spec = self.plugins.strategy(entry.module)
+            origin = self.plugins.provider("strategy", entry.module)
+        except PluginLookupError as exc:
+            self.issue((*where, "module"), exc.detail, exc.suggestion)
+            return None
+        context = f"strategy {entry.module} from {origin.dist} {origin.version}"
+        try:
+            config = spec.config.model_validate(entry.config)
+        except ValidationError as exc:
+            self.issues.extend(
+                _issues_from(exc, self.file, spec.config, (*where, "config"), context)
+            )
+            return None
+        if instance_id is None:
+            return None
+        return ResolvedStrategy(
+            id=instance_id,
+            index=index,
+            entry=entry,
+            spec=spec,
+            config=config,
+            dist=origin.dist,
+            version=origin.version,
+        )
+
+    def _check_intervals(self, resolved: ResolvedStrategy) -> None:
+        assert self.session is not None
+        published = self.session.intervals
+        where: Loc = (*_SESSION, "strategies", resolved.index, "config")
+        for interval in resolved.config.intervals_used():
+            loc = (*where, *_locate(resolved.entry.config, interval, "interval"))
+            try:
+                canonical = canonical_interval(interval)
+            except IntervalError as exc:
+                self.issue(loc, str(exc))
+                continue
+            if canonical in published:
+                continue
+            upkeep = "session_data_config.streaming.data_upkeep"
+            fix = f"add {interval_minutes(canonical)} to {upkeep}.derived_intervals"
+            if not self.session.streaming.data_upkeep.enabled:
+                fix = f"enable {upkeep} and {fix}"
+            self.issue(
+                loc,
+                f"interval {interval!r} is not derived by the session (it publishes "
+                f"{', '.join(published)}); {fix}",
+            )
+
+    def _check_symbols(self, resolved: ResolvedStrategy, candidates: set[str]) -> None:
+        assert self.session is not None
+        known = [*self.session.symbols, *sorted(candidates - set(self.session.symbols))]
+        where: Loc = (*_SESSION, "strategies", resolved.index, "config")
+        for symbol in resolved.config.symbols_used():
+            if symbol in known:
+                continue
+            hint = difflib.get_close_matches(symbol, known, n=1)
+            scanners = " nor named by a scanner" if self.session.scanners else ""
+            self.issue(
+                (*where, *_locate(resolved.entry.config, symbol, "symbol")),
+                f"symbol {symbol!r} is not in session_data_config.symbols "
+                f"({', '.join(self.session.symbols)}){scanners}",
+                hint[0] if hint else None,
+            )
+
+    # --- scanners and data source ------------------------------------------------
+
+    def _scanners(self) -> list[ResolvedScanner]:
+        if self.session is None:
+            return []
+        resolved: list[ResolvedScanner] = []
+        for index, scanner in enumerate(self.session.scanners):
+            where: Loc = (*_SESSION, "scanners", index)
+            try:
+                spec = self.plugins.scanner(scanner.name)
+                origin = self.plugins.provider("scanner", scanner.name)
+            except PluginLookupError as exc:
+                self.issue((*where, "name"), exc.detail, exc.suggestion)
+                continue
+            try:
+                config = spec.config.model_validate(scanner.config)
+            except ValidationError as exc:
+                context = f"scanner {scanner.name} from {origin.dist} {origin.version}"
+                self.issues.extend(
+                    _issues_from(
+                        exc, self.file, spec.config, (*where, "config"), context
+                    )
+                )
+                continue
+            resolved.append(
+                ResolvedScanner(
+                    index=index,
+                    name=scanner.name,
+                    spec=spec,
+                    config=config,
+                    dist=origin.dist,
+                    version=origin.version,
+                )
+            )
+        return resolved
+
+    def _check_reporters(self) -> None:
+        if self.session is None:
+            return
+        installed = self.plugins.reporters
+        for index, name in enumerate(self.session.reporters):
+            if name in installed:
+                continue
+            hint = difflib.get_close_matches(name, installed, n=1)
+            self.issue(
+                (*_SESSION, "reporters", index),
+                f"unknown reporter {name!r} (installed reporters: "
+                f"{', '.join(installed) or 'none'})",
+                hint[0] if hint else None,
+            )
+
+    def _data_source(self) -> DataSourceSpec | None:
+        if self.session is None:
+            return None
+        try:
+            return self.plugins.data_source(self.session.data.source)
+        except PluginLookupError as exc:
+            self.issue((*_SESSION, "data", "source"), exc.detail, exc.suggestion)
+            return None
+
+
+def _issues_from(
+    exc: ValidationError,
+    file: str,
+    model: type[BaseModel],
+    prefix: Loc,
+    context: str | None = None,
+) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    for error in exc.errors(include_url=False):
+        loc: Loc = tuple(error["loc"])
+        kind = error["type"]
+        suggestion = None
+        if kind == "extra_forbidden":
+            key = str(loc[-1])
+            message = f"unknown key {key!r}"
+            fields = _field_names(_model_at(model, loc[:-1]))
+            close = difflib.get_close_matches(key, fields, n=1)
+            suggestion = close[0] if close else None
+        elif kind == "missing":
+            message = "required key is missing"
+        elif kind in ("value_error", "assertion_error"):
+            message = str(error.get("ctx", {}).get("error") or error["msg"])
+        else:
+            message = error["msg"]
+            value = error.get("input")
+            if isinstance(value, _SCALARS):
+                shown = repr(value)
+                message += f" (got {shown if len(shown) <= 60 else shown[:57] + '...'})"
+        if context:
+            message += f" [{context}]"
+        issues.append(
+            ConfigIssue(file, json_path((*prefix, *loc)), message, suggestion)
+        )
+    return issues
+
+
+def _model_at(model: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
+    current: Any = model
+    for part in loc:
+        if isinstance(part, str):
+            found = _as_model(current)
+            if found is None:
+                return None
+            current = None
+            for name, info in found.model_fields.items():
+                if part in (name, info.alias):
+                    current = info.annotation
+                    break
+        else:
+            args = [a for a in get_args(_strip_none(current)) if a is not Ellipsis]
+            origin = get_origin(_strip_none(current))
+            if origin not in (list, tuple, set, frozenset, Sequence) or not args:
+                return None
+            current = args[0]
+        if current is None:
+            return None
+    return _as_model(current)
+
+
+def _strip_none(annotation: Any) -> Any:
+    if get_origin(annotation) in (Union, UnionType):
+        members = [a for a in get_args(annotation) if a is not type(None)]
+        if len(members) == 1:
+            return members[0]
+    return annotation
+
+
+def _as_model(annotation: Any) -> type[BaseModel] | None:
+    annotation = _strip_none(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def _field_names(model: type[BaseModel] | None) -> list[str]:
+    if model is None:
+        return []
+    names: list[str] = []
+    for name, info in model.model_fields.items():
+        names.append(info.alias or name)
+    return names
+
+
+def _locate(config: Mapping[str, Any], value: str, field_stem: str) -> Loc:
+    """Where ``value`` sits in a raw strategy config: ``stem`` or ``stems[i]``."""
+    for key in (field_stem, f"{field_stem}s"):
+        found = config.get(key)
+        if found == value:
+            return (key,)
+        if isinstance(found, list):
+            for position, item in enumerate(found):
+                if item == value:
+                    return (key, position)
+    return ()
+
+
+def _candidate_symbols(config: BaseModel) -> list[str]:
+    method = getattr(config, "candidate_symbols", None)
+    if not callable(method):
+        return []
+    return [symbol for symbol in method() if isinstance(symbol, str)]
+
+
+def _get(container: object, key: str, default: Any = None) -> Any:
+    return container.get(key, default) if isinstance(container, dict) else default
+
+
+def _items(value: object) -> list[Any]:
+    return list(value) if isinstance(value, list) else []
+
+
+def _default(field_name: str) -> Any:
+    return SessionDataConfig.model_fields[field_name].get_default(
+        call_default_factory=True
+    )

@@ -1,0 +1,717 @@
+"""Guarded plugin loading: built-ins and ``stratagem`` entry points into one catalogue.
+
+:func:`load_plugins` builds a fresh :class:`pluggy.PluginManager` (there is no global
+one) and a :class:`PluginCatalogue` around it. Every plugin goes through one guarded
+path, so a broken distribution is recorded as ``LOAD FAILED`` with its distribution,
+version, entry point and error while every other plugin still loads:
+
+1. import the entry point (or the built-in module);
+2. ``register`` it, then ``check_pending()`` so an unknown hook fails here, attributed
+   to this plugin;
+3. call each of its discovery implementations on its own and check the records.
+
+A name offered by two plugins marks both ``DUPLICATE`` and resolves to neither.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.metadata
+import inspect
+import os
+import re
+import traceback
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
+from typing import Any, Literal
+
+import pluggy
+from pydantic import BaseModel
+
+from stratagem import hookspecs
+from stratagem._records import DataSourceSpec, ScannerSpec, StrategySpec
+from stratagem._strategy import Strategy, StrategyConfig
+
+ENTRY_POINT_GROUP = "stratagem"
+DISABLE_AUTOLOAD_ENV = "STRATAGEM_DISABLE_PLUGIN_AUTOLOAD"
+UNKNOWN = "-"
+
+#: Plugins shipped inside the ``stratagem`` distribution, registered through the same
+#: guarded path as entry points (in this order, before them). An item is a module
+#: name, registered under that name, or ``"name = module:attribute"`` to register an
+#: attribute under a chosen name (for instance a reporter under the name that session
+#: configs list in ``reporters``).
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "stratagem.data.builtin_sources",
+    "console = stratagem.reporters:console",
+    "json = stratagem.reporters:json_file",
+    "stratagem.session.scanners",
+)
+
+OfferKind = Literal["strategy", "scanner", "data_source"]
+
+
+class PluginStatus(StrEnum):
+    """Outcome of loading one plugin."""
+
+    OK = "OK"
+    LOAD_FAILED = "LOAD FAILED"
+    DUPLICATE = "DUPLICATE"
+
+
+@dataclass(frozen=True)
+class PluginRecord:
+    """What loading one plugin produced, for ``stratagem plugins`` and error messages.
+
+    :param name: the name the plugin is registered under (the entry point name, or
+        the built-in's name).
+    :param dist: distribution name, ``"-"`` when unknown (an injected entry point).
+    :param version: distribution version, ``"-"`` when unknown.
+    :param value: the entry point value (``package.module[:attribute]``).
+    :param status: OK, LOAD FAILED or DUPLICATE.
+    :param error: one line, ``ExcType: message`` (or the duplicate's explanation).
+    :param strategies: strategy names the plugin offers.
+    :param scanners: scanner names the plugin offers.
+    :param data_sources: data source names the plugin offers.
+    :param reporter: whether it implements ``stratagem_report_metrics``.
+    :param builtin: whether it ships inside the ``stratagem`` distribution.
+    :param traceback: the full traceback of a load failure, shown with ``-v``.
+    """
+
+    name: str
+    dist: str
+    version: str
+    value: str
+    status: PluginStatus
+    error: str | None = None
+    strategies: tuple[str, ...] = ()
+    scanners: tuple[str, ...] = ()
+    data_sources: tuple[str, ...] = ()
+    reporter: bool = False
+    builtin: bool = False
+    traceback: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def origin(self) -> str:
+        """``"dist version"`` for messages, or the entry point value when unknown."""
+        if self.dist == UNKNOWN:
+            return f"entry point {self.value}"
+        return f"{self.dist} {self.version}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form, as ``stratagem plugins --json`` prints it."""
+        data = asdict(self)
+        del data["traceback"]
+        data["distribution"] = data.pop("dist")
+        data["entry_point"] = data.pop("value")
+        data["status"] = str(self.status)
+        for key in ("strategies", "scanners", "data_sources"):
+            data[key] = list(data[key])
+        return data
+
+
+class PluginLoadError(RuntimeError):
+    """``strict`` loading met plugins that failed to load or clash.
+
+    :param failures: the records that are not OK.
+    """
+
+    def __init__(self, failures: Sequence[PluginRecord]) -> None:
+        self.failures = tuple(failures)
+        lines = [f"{len(self.failures)} plugin(s) failed to load (strict plugins):"]
+        lines += [f"  {describe_failure(record)}" for record in self.failures]
+        super().__init__("\n".join(lines))
+
+
+class PluginLookupError(LookupError):
+    """A strategy, scanner or data source name that does not resolve.
+
+    :param kind: ``"strategy"``, ``"scanner"`` or ``"data_source"``.
+    :param name: the name that was asked for.
+    :param detail: what is wrong, without the suggestion.
+    :param suggestion: the closest name that does resolve, if any.
+    :param known: the names that do resolve.
+    """
+
+    def __init__(
+        self,
+        kind: OfferKind,
+        name: str,
+        detail: str,
+        suggestion: str | None = None,
+        known: Sequence[str] = (),
+    ) -> None:
+        self.kind = kind
+        self.name = name
+        self.detail = detail
+        self.suggestion = suggestion
+        self.known = tuple(known)
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        if self.suggestion is None:
+            return self.detail
+        return f"{self.detail}; did you mean {self.suggestion!r}?"
+
+
+def describe_failure(record: PluginRecord) -> str:
+    """One line naming a failed plugin, its distribution, entry point and error.
+
+    :param record: a record whose status is not OK.
+    """
+    return (
+        f"{record.name} ({record.dist} {record.version}, entry point {record.value}): "
+        f"{record.status}: {record.error}"
+    )
+
+
+@dataclass(frozen=True)
+class _Kind:
+    key: OfferKind
+    label: str
+    hook: str
+    record_type: type
+
+
+_KINDS: tuple[_Kind, ...] = (
+    _Kind("strategy", "strategy", "stratagem_strategies", StrategySpec),
+    _Kind("scanner", "scanner", "stratagem_scanners", ScannerSpec),
+    _Kind("data_source", "data source", "stratagem_data_sources", DataSourceSpec),
+)
+_KIND_FIELD: dict[OfferKind, str] = {
+    "strategy": "strategies",
+    "scanner": "scanners",
+    "data_source": "data_sources",
+}
+_OFFER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_HOOK_PREFIX = f"{hookspecs.PROJECT_NAME}_"
+_IMPL_MARKER = f"{hookspecs.PROJECT_NAME}_impl"
+_HOOK_NAMES = tuple(name for name in vars(hookspecs) if name.startswith(_HOOK_PREFIX))
+
+
+class PluginCatalogue:
+    """The loaded plugins: their manager, one record each, and name lookups.
+
+    Built by :func:`load_plugins`; read-only once built (it is shared with strategy
+    threads only through the specs it hands out).
+
+    :param pm: the plugin manager holding every plugin that loaded.
+    :param records: one record per plugin, built-ins first.
+    :param offers: per kind, per name, the spec and the name of the plugin offering it
+        (names offered twice are absent).
+    :param conflicts: per kind, per name offered twice or more, the offering plugins.
+    """
+
+    def __init__(
+        self,
+        pm: pluggy.PluginManager,
+        records: Sequence[PluginRecord],
+        offers: Mapping[OfferKind, Mapping[str, tuple[Any, str]]],
+        conflicts: Mapping[OfferKind, Mapping[str, tuple[str, ...]]],
+    ) -> None:
+        self.pm = pm
+        self.records = tuple(records)
+        self._by_name = {record.name: record for record in self.records}
+        self._offers = {kind: dict(offers.get(kind, {})) for kind in _KIND_FIELD}
+        self._conflicts = {kind: dict(conflicts.get(kind, {})) for kind in _KIND_FIELD}
+        self._imported: dict[str, tuple[StrategySpec, PluginRecord]] = {}
+
+    # --- records ----------------------------------------------------------------
+
+    @property
+    def failures(self) -> tuple[PluginRecord, ...]:
+        """Records whose status is LOAD FAILED or DUPLICATE."""
+        return tuple(r for r in self.records if r.status is not PluginStatus.OK)
+
+    def record_of(self, plugin_name: str) -> PluginRecord:
+        """The record of the plugin registered (or attempted) under ``plugin_name``.
+
+        :param plugin_name: an entry point name or built-in name.
+        :raises KeyError: when no plugin of that name was attempted.
+        """
+        return self._by_name[plugin_name]
+
+    @property
+    def reporters(self) -> tuple[str, ...]:
+        """Names of the loaded plugins that implement ``stratagem_report_metrics``."""
+        return tuple(r.name for r in self.records if r.reporter and self._loaded(r))
+
+    # --- offered names ----------------------------------------------------------
+
+    def names(self, kind: OfferKind) -> tuple[str, ...]:
+        """Sorted names of ``kind`` that resolve (offered exactly once).
+
+        :param kind: ``"strategy"``, ``"scanner"`` or ``"data_source"``.
+        """
+        return tuple(sorted(self._offers[kind]))
+
+    @property
+    def strategy_names(self) -> tuple[str, ...]:
+        """Sorted strategy names that resolve."""
+        return self.names("strategy")
+
+    def strategy(self, name: str) -> StrategySpec:
+        """The strategy a config's ``module`` names.
+
+        :param name: a registered strategy name, or an import path
+            ``package.module:Class`` of a :class:`stratagem.Strategy` subclass (its
+            config class is ``Class.config_class``).
+        :raises PluginLookupError: for an unknown or duplicated name, or an import
+            path that does not import or is not a strategy.
+        """
+        if ":" in name:
+            return self._import_strategy(name)[0]
+        spec: StrategySpec = self._lookup("strategy", name)
+        return spec
+
+    def scanner(self, name: str) -> ScannerSpec:
+        """The scanner registered as ``name``.
+
+        :param name: a scanner name from ``scanners[].name``.
+        :raises PluginLookupError: for an unknown or duplicated name.
+        """
+        spec: ScannerSpec = self._lookup("scanner", name)
+        return spec
+
+    def data_source(self, name: str) -> DataSourceSpec:
+        """The data source registered as ``name``.
+
+        :param name: a data source name, e.g. ``"csv"``.
+        :raises PluginLookupError: for an unknown or duplicated name.
+        """
+        spec: DataSourceSpec = self._lookup("data_source", name)
+        return spec
+
+    def provider(self, kind: OfferKind, name: str) -> PluginRecord:
+        """The record of the plugin that offers ``name``, for distribution and version.
+
+        For a strategy import path the record describes the module's distribution
+        (``"-"`` when it is not installed).
+
+        :param kind: ``"strategy"``, ``"scanner"`` or ``"data_source"``.
+        :param name: the offered name (or strategy import path).
+        :raises PluginLookupError: when ``name`` does not resolve.
+        """
+        if kind == "strategy" and ":" in name:
+            return self._import_strategy(name)[1]
+        self._lookup(kind, name)
+        return self._by_name[self._offers[kind][name][1]]
+
+    # --- internals --------------------------------------------------------------
+
+    def _loaded(self, record: PluginRecord) -> bool:
+        return record.status is not PluginStatus.LOAD_FAILED
+
+    def _lookup(self, kind: OfferKind, name: str) -> Any:
+        offer = self._offers[kind].get(name)
+        if offer is not None:
+            return offer[0]
+        label = kind.replace("_", " ")
+        clashing = self._conflicts[kind].get(name)
+        if clashing:
+            owners = " and ".join(
+                f"{self._by_name[p].origin} (plugin {p})" for p in clashing
+            )
+            raise PluginLookupError(
+                kind,
+                name,
+                f"{label} {name!r} is offered by more than one plugin: {owners}; "
+                "uninstall all but one of them",
+            )
+        known = self.names(kind)
+        hint = difflib.get_close_matches(name, known, n=1)
+        plural = {"strategy": "strategies", "scanner": "scanners"}.get(
+            kind, "data sources"
+        )
+        installed = ", ".join(known) or "none"
+        detail = f"unknown {label} {name!r} (installed {plural}: {installed})"
+        failed = self._by_name.get(name)
+        if failed is not None and failed.status is PluginStatus.LOAD_FAILED:
+            detail += f"; plugin {name!r} failed to load: {failed.error}"
+        raise PluginLookupError(
+            kind, name, detail, suggestion=hint[0] if hint else None, known=known
+        )
+
+    def _import_strategy(self, path: str) -> tuple[StrategySpec, PluginRecord]:
+        cached = self._imported.get(path)
+        if cached is not None:
+            return cached
+        module_name, _, qualname = path.partition(":")
+        try:
+            if not module_name or not qualname:
+                raise ValueError("expected 'package.module:Class'")
+            target: Any = importlib.import_module(module_name)
+            for part in qualname.split("."):
+                target = getattr(target, part)
+        except Exception as exc:
+            raise PluginLookupError(
+                "strategy",
+                path,
+                f"cannot import strategy {path!r}: {one_line_error(exc)}",
+            ) from exc
+        if not (isinstance(target, type) and issubclass(target, Strategy)):
+            raise PluginLookupError(
+                "strategy",
+                path,
+                f"{path!r} is {target!r}, not a stratagem.Strategy subclass",
+            )
+        config_class = target.config_class
+        if not (
+            isinstance(config_class, type) and issubclass(config_class, StrategyConfig)
+        ):
+            raise PluginLookupError(
+                "strategy",
+                path,
+                f"{path}.config_class is {config_class!r}, not a "
+                "stratagem.StrategyConfig subclass",
+            )
+        doc = inspect.cleandoc(vars(target).get("__doc__") or "")
+        spec = StrategySpec(
+            name=path,
+            strategy=target,
+            config=config_class,
+            description=doc.splitlines()[0] if doc else "",
+        )
+        dist, version = _distribution_of_module(module_name)
+        record = PluginRecord(
+            name=path,
+            dist=dist,
+            version=version,
+            value=path,
+            status=PluginStatus.OK,
+            strategies=(path,),
+        )
+        self._imported[path] = (spec, record)
+        return spec, record
+
+
+def one_line_error(exc: BaseException) -> str:
+    """``ExcType: message`` on one line.
+
+    :param exc: the exception to describe.
+    """
+    message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    name = type(exc).__name__
+    return f"{name}: {message}" if message else name
+
+
+def autoload_disabled() -> bool:
+    """Whether ``STRATAGEM_DISABLE_PLUGIN_AUTOLOAD`` turns entry point discovery off."""
+    return bool(os.environ.get(DISABLE_AUTOLOAD_ENV))
+
+
+def installed_entry_points() -> list[importlib.metadata.EntryPoint]:
+    """Entry points of the ``stratagem`` group, sorted by name and value."""
+    found = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    return sorted(found, key=lambda ep: (ep.name, ep.value))
+
+
+def load_plugins(
+    *,
+    entry_points: Iterable[importlib.metadata.EntryPoint] | None = None,
+    builtins: bool = True,
+    only: Collection[str] | None = None,
+    strict: bool = False,
+    blocked: Collection[str] = (),
+) -> PluginCatalogue:
+    """Load built-ins and entry point plugins into a fresh catalogue.
+
+    :param entry_points: entry points to load; ``None`` discovers the installed ones
+        of group ``stratagem`` unless ``STRATAGEM_DISABLE_PLUGIN_AUTOLOAD`` is set.
+    :param builtins: register :data:`BUILTIN_PLUGINS` first.
+    :param only: load only the entry points whose name is in ``only`` (the names a
+        session config refers to); if a name matches no entry point and resolves to
+        nothing loaded (no plugin, strategy, scanner or data source of that name),
+        every other entry point is loaded too, so names resolve by what the plugins
+        offer. ``None`` loads all.
+    :param strict: raise :class:`PluginLoadError` when any plugin is LOAD FAILED or
+        DUPLICATE.
+    :param blocked: plugin names never to import or register.
+    :raises PluginLoadError: with ``strict``, naming every failure.
+    """
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    for name in blocked:
+        pm.set_blocked(name)
+    loader = _Loader(pm)
+
+    if builtins:
+        for item in BUILTIN_PLUGINS:
+            name, _, value = (part.strip() for part in item.rpartition("="))
+            loader.load_builtin(name or value, value)
+
+    if entry_points is None:
+        eps = [] if autoload_disabled() else installed_entry_points()
+    else:
+        eps = list(entry_points)
+    eps = [ep for ep in eps if not pm.is_blocked(ep.name)]
+
+    if only is None:
+        loader.load_entry_points(eps)
+    else:
+        wanted = set(only)
+        loader.load_entry_points([ep for ep in eps if ep.name in wanted])
+        unmatched = wanted - {ep.name for ep in eps}
+        if any(not loader.resolves(name) for name in unmatched):
+            loader.load_entry_points([ep for ep in eps if ep.name not in wanted])
+
+    catalogue = loader.finish()
+    if strict and catalogue.failures:
+        raise PluginLoadError(catalogue.failures)
+    return catalogue
+
+
+class _Loader:
+    """The one guarded registration path, shared by built-ins and entry points."""
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self.pm = pm
+        self.records: list[PluginRecord] = []
+        # per loaded plugin: its offers, per kind, name -> spec
+        self.offers: dict[str, dict[OfferKind, dict[str, Any]]] = {}
+
+    def load_builtin(self, name: str, value: str) -> None:
+        if self.pm.is_blocked(name):
+            return
+        from stratagem import __version__
+
+        self._load(
+            name,
+            value,
+            "stratagem",
+            __version__,
+            builtin=True,
+            obtain=lambda: importlib.metadata.EntryPoint(
+                name, value, ENTRY_POINT_GROUP
+            ).load(),
+        )
+
+    def load_entry_points(self, eps: Iterable[importlib.metadata.EntryPoint]) -> None:
+        for ep in eps:
+            dist = getattr(ep, "dist", None)
+            dist_name = UNKNOWN if dist is None else str(dist.name)
+            version = UNKNOWN if dist is None else str(dist.version)
+            self._load(ep.name, ep.value, dist_name, version, False, ep.load)
+
+    def resolves(self, name: str) -> bool:
+        if self.pm.has_plugin(name):
+            return True
+        return any(
+            name in kinds.get(kind, {})
+            for kinds in self.offers.values()
+            for kind in _KIND_FIELD
+        )
+
+    def _load(
+        self,
+        name: str,
+        value: str,
+        dist: str,
+        version: str,
+        builtin: bool,
+        obtain: Callable[[], object],
+    ) -> None:
+        base = PluginRecord(
+            name=name,
+            dist=dist,
+            version=version,
+            value=value,
+            status=PluginStatus.LOAD_FAILED,
+            builtin=builtin,
+        )
+        plugin: object = None
+        try:
+            taken = self._record_named(name)
+            if taken is not None:
+                raise ValueError(
+                    f"plugin name {name!r} is already taken by {taken.origin} "
+                    f"(entry point {taken.value})"
+                )
+            plugin = obtain()
+            self._register(name, plugin)
+            offers = self._discover(name)
+        except Exception as exc:
+            if plugin is not None and self.pm.get_plugin(name) is plugin:
+                self.pm.unregister(name=name)
+            self.records.append(
+                replace(
+                    base,
+                    error=one_line_error(exc),
+                    traceback="".join(traceback.format_exception(exc)),
+                )
+            )
+            return
+        self.offers[name] = offers
+        self.records.append(
+            replace(
+                base,
+                status=PluginStatus.OK,
+                strategies=tuple(offers["strategy"]),
+                scanners=tuple(offers["scanner"]),
+                data_sources=tuple(offers["data_source"]),
+                reporter=any(
+                    impl.plugin_name == name
+                    for impl in self.pm.hook.stratagem_report_metrics.get_hookimpls()
+                ),
+            )
+        )
+
+    def _record_named(self, name: str) -> PluginRecord | None:
+        for record in self.records:
+            if record.name == name:
+                return record
+        return None
+
+    def _register(self, name: str, plugin: object) -> None:
+        if plugin is None:
+            raise TypeError("the entry point refers to None, not a plugin")
+        if self.pm.is_registered(plugin):
+            raise ValueError(
+                f"{plugin!r} is already registered as {self.pm.get_name(plugin)!r}"
+            )
+        for attr in dir(plugin):
+            if attr.startswith(_HOOK_PREFIX):
+                value = getattr(plugin, attr, None)
+                if inspect.isroutine(value) and not hasattr(value, _IMPL_MARKER):
+                    raise TypeError(
+                        f"{attr} is not marked @stratagem.hookimpl; pluggy would "
+                        "ignore it silently"
+                    )
+        self.pm.register(plugin, name=name)
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            if exc.plugin is not plugin:
+                raise
+            unknown = sorted(
+                caller.name
+                for caller in self.pm.get_hookcallers(plugin) or ()
+                if not caller.has_spec()
+            )
+            hint = difflib.get_close_matches(unknown[0], _HOOK_NAMES, n=1)
+            raise pluggy.PluginValidationError(
+                plugin,
+                f"unknown hook {unknown[0]!r}"
+                + (f"; did you mean {hint[0]!r}?" if hint else ""),
+            ) from None
+
+    def _discover(self, name: str) -> dict[OfferKind, dict[str, Any]]:
+        offers: dict[OfferKind, dict[str, Any]] = {}
+        for kind in _KINDS:
+            found: dict[str, Any] = {}
+            caller = getattr(self.pm.hook, kind.hook)
+            for impl in caller.get_hookimpls():
+                if impl.plugin_name != name:
+                    continue
+                if impl.wrapper or impl.hookwrapper:
+                    raise TypeError(f"{kind.hook} cannot be a hook wrapper")
+                result = impl.function()
+                for spec in _checked_specs(kind, result):
+                    if spec.name in found:
+                        raise ValueError(
+                            f"{kind.hook} offers {kind.label} {spec.name!r} twice"
+                        )
+                    found[spec.name] = spec
+            offers[kind.key] = found
+        return offers
+
+    def finish(self) -> PluginCatalogue:
+        owners: dict[OfferKind, dict[str, list[str]]] = {k: {} for k in _KIND_FIELD}
+        for plugin_name, kinds in self.offers.items():
+            for kind, specs in kinds.items():
+                for offered in specs:
+                    owners[kind].setdefault(offered, []).append(plugin_name)
+
+        conflicts: dict[OfferKind, dict[str, tuple[str, ...]]] = {
+            kind: {n: tuple(p) for n, p in names.items() if len(p) > 1}
+            for kind, names in owners.items()
+        }
+        problems: dict[str, list[str]] = {}
+        by_name = {record.name: record for record in self.records}
+        for kind, names in conflicts.items():
+            label = kind.replace("_", " ")
+            for offered, plugins in names.items():
+                for plugin_name in plugins:
+                    others = ", ".join(
+                        f"{by_name[o].origin} (plugin {o})"
+                        for o in plugins
+                        if o != plugin_name
+                    )
+                    problems.setdefault(plugin_name, []).append(
+                        f"{label} {offered!r} is also offered by {others}"
+                    )
+        records = [
+            replace(r, status=PluginStatus.DUPLICATE, error="; ".join(problems[r.name]))
+            if r.name in problems
+            else r
+            for r in self.records
+        ]
+        offers: dict[OfferKind, dict[str, tuple[Any, str]]] = {
+            kind: {
+                offered: (self.offers[plugins[0]][kind][offered], plugins[0])
+                for offered, plugins in names.items()
+                if len(plugins) == 1
+            }
+            for kind, names in owners.items()
+        }
+        return PluginCatalogue(self.pm, records, offers, conflicts)
+
+
+def _checked_specs(kind: _Kind, result: object) -> list[Any]:
+    type_name = kind.record_type.__name__
+    if not isinstance(result, list | tuple):
+        raise TypeError(
+            f"{kind.hook} returned {type(result).__name__}, expected a list of "
+            f"{type_name}"
+        )
+    for index, spec in enumerate(result):
+        if not isinstance(spec, kind.record_type):
+            raise TypeError(
+                f"{kind.hook} returned {type(spec).__name__} at index {index}, "
+                f"expected {type_name}"
+            )
+        if not isinstance(spec.name, str) or not _OFFER_NAME.match(spec.name):
+            raise ValueError(
+                f"{kind.hook} offers a {kind.label} named {spec.name!r}; names are "
+                "letters, digits, '_', '.' and '-'"
+            )
+        if isinstance(spec, StrategySpec):
+            if not (
+                isinstance(spec.strategy, type) and issubclass(spec.strategy, Strategy)
+            ):
+                raise TypeError(
+                    f"strategy {spec.name!r}: {spec.strategy!r} is not a "
+                    "stratagem.Strategy subclass"
+                )
+            if not (
+                isinstance(spec.config, type)
+                and issubclass(spec.config, StrategyConfig)
+            ):
+                raise TypeError(
+                    f"strategy {spec.name!r}: config {spec.config!r} is not a "
+                    "stratagem.StrategyConfig subclass"
+                )
+        elif isinstance(spec, ScannerSpec):
+            if not (
+                isinstance(spec.config, type) and issubclass(spec.config, BaseModel)
+            ):
+                raise TypeError(
+                    f"scanner {spec.name!r}: config {spec.config!r} is not a pydantic "
+                    "model class"
+                )
+        if not isinstance(spec, StrategySpec) and not callable(spec.factory):
+            raise TypeError(f"{kind.label} {spec.name!r}: factory is not callable")
+    return list(result)
+
+
+def _distribution_of_module(module_name: str) -> tuple[str, str]:
+    top = module_name.split(".")[0]
+    dists = importlib.metadata.packages_distributions().get(top, [])
+    if not dists:
+        return UNKNOWN, UNKNOWN
+    try:
+        return dists[0], importlib.metadata.version(dists[0])
+    except importlib.metadata.PackageNotFoundError:
+        return dists[0], UNKNOWN
