@@ -1,4 +1,4 @@
-"""Built-in metrics reporters: ``console`` (a rich table) and ``json`` (files).
+"""Built-in metrics reporters: ``console`` (a rich table) and ``json`` (JSON lines).
 
 Each is a plugin object implementing ``stratagem_report_metrics``; the session calls
 them from the reporter side (the main thread), never from a strategy thread.
@@ -79,25 +79,20 @@ class ConsoleReporter:
 
 
 class JsonReporter:
-    """Appends every periodic report to ``metrics.jsonl`` and writes the final one to
-    ``metrics.json`` in the run's output folder (``report.extra["out_dir"]``)."""
+    """Appends every report, periodic and final, as one JSON line to
+    ``metrics.jsonl`` in the run's output folder (``report.extra["out_dir"]``), so a
+    run's metrics can be followed while it runs and plotted afterwards."""
 
     @hookimpl
     def stratagem_report_metrics(self, report: MetricsReport) -> None:
         out_dir = report.extra.get("out_dir")
         if not out_dir:
             return
-        body = metrics_document(report)
         folder = Path(out_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        if report.final:
-            target = folder / "metrics.json"
-            tmp = target.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(body, indent=2, sort_keys=False) + "\n")
-            tmp.replace(target)
-        else:
-            with (folder / "metrics.jsonl").open("a") as stream:
-                stream.write(json.dumps(body) + "\n")
+        line = {"final": report.final, **metrics_document(report)}
+        with (folder / "metrics.jsonl").open("a") as stream:
+            stream.write(json.dumps(line, default=str) + "\n")
 
 
 def metrics_document(report: MetricsReport) -> dict[str, Any]:

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import math
+
 from pydantic import Field, model_validator
 
-from stratagem import Strategy, StrategyConfig, StrategySpec, hookimpl
+from stratagem import (
+    Signal,
+    Strategy,
+    StrategyConfig,
+    StrategyContext,
+    StrategySpec,
+    hookimpl,
+)
 
 __all__ = ["MACross", "MACrossConfig", "stratagem_strategies"]
 
@@ -33,8 +42,58 @@ class MACrossConfig(StrategyConfig):
 
 
 class MACross(Strategy):
+    """Simple moving-average crossover, per symbol, on one interval.
+
+    On each new bar: ``fast`` and ``slow`` are the means of the last ``fast_period``
+    and ``slow_period`` closes (``math.fsum(window) / period``, correctly rounded, so
+    independent of summation order). ``d = fast - slow`` is defined once
+    ``slow_period`` bars exist; the first defined ``d`` seeds the last non-zero
+    difference. ``buy`` when ``d > 0`` and the last non-zero difference before this
+    bar was ``< 0``; ``sell`` in the mirror case (backtrader's ``CrossOver``). Bars
+    whose ``quality`` is below ``min_quality`` update the state but emit nothing.
+    """
+
     config_class = MACrossConfig
     config: MACrossConfig
+
+    def __init__(self, config: MACrossConfig) -> None:
+        super().__init__(config)
+        self._last_nonzero: dict[str, float] = {}
+
+    def on_start(self, ctx: StrategyContext) -> None:
+        for symbol in self.config.symbols:
+            ctx.subscribe(symbol, self.config.interval)
+
+    def on_bars(self, ctx: StrategyContext, symbol: str, interval: str) -> None:
+        cfg = self.config
+        bars = ctx.bars(symbol, interval)
+        if len(bars) < cfg.slow_period:
+            return
+        closes = bars.close[-cfg.slow_period :].tolist()
+        slow = math.fsum(closes) / cfg.slow_period
+        fast = math.fsum(closes[-cfg.fast_period :]) / cfg.fast_period
+        d = fast - slow
+        before = self._last_nonzero.get(symbol)
+        if before is None or d != 0.0:
+            self._last_nonzero[symbol] = d
+        if before is None or bars.quality[-1] < cfg.min_quality:
+            return
+        if d > 0.0 and before < 0.0:
+            side = "buy"
+        elif d < 0.0 and before > 0.0:
+            side = "sell"
+        else:
+            return
+        ctx.emit(
+            Signal(
+                symbol=symbol,
+                interval=interval,
+                bar_ts=int(bars.ts[-1]),
+                side=side,
+                reason=f"SMA{cfg.fast_period} {fast:.10g} vs SMA{cfg.slow_period} "
+                f"{slow:.10g}",
+            )
+        )
 
 
 @hookimpl

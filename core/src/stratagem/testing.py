@@ -1,0 +1,187 @@
+"""Kit for strategy and plugin authors' tests.
+
+- :func:`make_bars` builds 1m bars from a list of closes (or full OHLCV columns).
+- :func:`load_bars` reads a bar CSV file into arrays.
+- :func:`run_strategy` drives one or more strategy instances over bars through the
+  real runtime (real threads, the real processor and derived bars) and returns their
+  signals, metrics and the session's data.
+- :class:`MemorySource` is an in-memory bar source for sessions built in tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stratagem._records import Signal
+from stratagem._strategy import Strategy, StrategyConfig
+from stratagem.data.bars import BarArrays
+from stratagem.data.intervals import NS_PER_MINUTE, canonical_interval
+from stratagem.data.session_data import SessionData
+from stratagem.data.sources import CsvBarSource
+from stratagem.data.timefmt import parse_ts
+from stratagem.runtime.manager import DATA_DRIVEN, StrategyManager
+from stratagem.runtime.thread import StrategyInstance
+from stratagem.session.coordinator import Scanner, SessionCoordinator, SessionResult
+from stratagem.session.processor import DataProcessor
+
+__all__ = [
+    "MemorySource",
+    "SessionOutcome",
+    "load_bars",
+    "make_bars",
+    "run_strategy",
+]
+
+
+def make_bars(
+    closes: Sequence[float],
+    *,
+    start: str = "2024-01-01T00:00:00Z",
+    minutes: int = 1,
+    open: Sequence[float] | None = None,
+    high: Sequence[float] | None = None,
+    low: Sequence[float] | None = None,
+    volume: Sequence[float] | float = 1.0,
+    skip: Iterable[int] = (),
+) -> BarArrays:
+    """Bars of width ``minutes`` from ``closes``, one per slot from ``start``.
+
+    :param open: defaults to the previous close (the first bar opens at its close).
+    :param high: defaults to ``max(open, close)``; ``low`` to ``min(open, close)``.
+    :param skip: slot indexes to leave out (gaps).
+    """
+    close = np.asarray(closes, dtype=np.float64)
+    count = len(close)
+    ts = parse_ts(start) + np.arange(count, dtype=np.int64) * minutes * NS_PER_MINUTE
+    if open is None:
+        opened = np.concatenate([close[:1], close[:-1]]) if count else close.copy()
+    else:
+        opened = np.asarray(open, dtype=np.float64)
+    highs = np.maximum(opened, close) if high is None else np.asarray(high, float)
+    lows = np.minimum(opened, close) if low is None else np.asarray(low, float)
+    volumes = np.broadcast_to(np.asarray(volume, dtype=np.float64), (count,)).copy()
+    keep = np.ones(count, dtype=bool)
+    keep[list(skip)] = False
+    return BarArrays(
+        ts=ts[keep],
+        open=opened[keep],
+        high=highs[keep],
+        low=lows[keep],
+        close=close[keep],
+        volume=volumes[keep],
+    )
+
+
+def load_bars(path: str | Path, *, validation: str = "reject") -> BarArrays:
+    """Read one bar CSV file laid out as ``<root>/<interval>/<SYMBOL>.csv``."""
+    path = Path(path)
+    source = CsvBarSource(path.parent.parent, validation=validation)
+    return source.load(path.stem, path.parent.name)
+
+
+class MemorySource:
+    """A bar source over arrays held in memory: ``{(symbol, interval): BarArrays}``."""
+
+    def __init__(self, bars: Mapping[tuple[str, str], BarArrays]) -> None:
+        self._bars = {
+            (symbol, canonical_interval(interval)): arrays
+            for (symbol, interval), arrays in bars.items()
+        }
+        self.files_used: list[Path] = []
+        self.reports: dict[Path, Any] = {}
+
+    def available(self, symbol: str, interval: str) -> bool:
+        return (symbol, canonical_interval(interval)) in self._bars
+
+    def load(
+        self,
+        symbol: str,
+        interval: str,
+        *,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+    ) -> BarArrays:
+        bars = self._bars[(symbol, canonical_interval(interval))]
+        lo = 0 if start_ns is None else int(np.searchsorted(bars.ts, start_ns))
+        hi = len(bars) if end_ns is None else int(np.searchsorted(bars.ts, end_ns))
+        return bars.slice(lo, hi)
+
+
+@dataclass
+class SessionOutcome:
+    """What :func:`run_strategy` returns."""
+
+    signals: list[Signal]
+    metrics: dict[str, dict[str, Any]]
+    data: SessionData
+    result: SessionResult
+    failures: list[Any] = field(default_factory=list)
+
+    def by_strategy(self, strategy_id: str) -> list[Signal]:
+        return [s for s in self.signals if s.strategy == strategy_id]
+
+
+def run_strategy(
+    strategy: type[Strategy] | Sequence[tuple[str, type[Strategy], StrategyConfig]],
+    config: StrategyConfig | Mapping[str, Any] | None = None,
+    bars: Mapping[str, BarArrays] | None = None,
+    *,
+    derived_intervals: Sequence[int] = (5, 15),
+    source: MemorySource | None = None,
+    speed_multiplier: float = 0.0,
+    warmup_bars: int = 200,
+    scanners: Sequence[tuple[str, Scanner]] = (),
+    instance_options: Mapping[str, Any] | None = None,
+) -> SessionOutcome:
+    """Run strategies over bars through the real runtime and return the outcome.
+
+    :param strategy: a Strategy subclass (with ``config``), or a sequence of
+        ``(id, strategy_cls, config)`` for several instances.
+    :param config: the strategy's config (instance or dict) when one class is given.
+    :param bars: 1m bars per symbol; the session's symbols, in this order.
+    :param derived_intervals: derived widths in minutes.
+    :param source: a source for symbols that scanners add (default: ``bars`` only).
+    :param speed_multiplier: 0 for data-driven, N for clock-driven at N x.
+    :param instance_options: ``StrategyInstance`` fields (``on_error``,
+        ``backpressure``, ``callback_timeout_s`` …) applied to every instance.
+    """
+    if isinstance(strategy, type):
+        cfg = config if isinstance(config, StrategyConfig) else None
+        if cfg is None:
+            cfg = strategy.config_class.model_validate(dict(config or {}))
+        entries = [(getattr(strategy, "name", strategy.__name__), strategy, cfg)]
+    else:
+        entries = list(strategy)
+    bars = dict(bars or {})
+    if source is None:
+        source = MemorySource({(symbol, "1m"): arrays for symbol, arrays in bars.items()})
+    options = dict(instance_options or {})
+    instances = [
+        StrategyInstance(id=sid, strategy_cls=cls, config=cfg, **options)
+        for sid, cls, cfg in entries
+    ]
+    mode = DATA_DRIVEN if speed_multiplier == 0 else "clock-driven"
+    data = SessionData()
+    processor = DataProcessor(data, derived_intervals, warmup_bars=warmup_bars)
+    manager = StrategyManager(instances, data, mode)
+    coordinator = SessionCoordinator(
+        list(bars),
+        processor,
+        manager,
+        source,
+        speed_multiplier=speed_multiplier,
+        scanners=scanners,
+    )
+    result = coordinator.run()
+    return SessionOutcome(
+        signals=manager.signals(),
+        metrics=manager.metrics(),
+        data=data,
+        result=result,
+        failures=list(manager.failures),
+    )
