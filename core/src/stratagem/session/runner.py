@@ -116,14 +116,9 @@ def default_out_dir(config_path: Path) -> Path:
 class SessionRun:
     """One session, assembled from a validated config and the plugin catalogue."""
 
-    def __init__(
-        self,
-        loaded: LoadedSession,
-        catalogue: PluginCatalogue,
-        options: RunOptions,
-    ) -> None:
+    def __init__(self, loaded: LoadedSession, options: RunOptions) -> None:
         self.loaded = loaded
-        self.catalogue = catalogue
+        self.catalogue: PluginCatalogue = loaded.plugins
         self.options = options
         cfg = loaded.config.session_data_config
         self.cfg = cfg
@@ -131,8 +126,7 @@ class SessionRun:
         self.speed = cfg.speed_multiplier if options.speed is None else options.speed
         self.mode = DATA_DRIVEN if self.speed == 0 else "clock-driven"
         self.data_root = self._data_root()
-        spec = catalogue.data_source(cfg.data.source)
-        self.source = spec.factory(self.data_root, {"validation": cfg.data.validation})
+        self.source = loaded.data_source.factory(self.data_root, {"validation": cfg.data.validation})
         self.data = SessionData()
         upkeep = cfg.streaming.data_upkeep
         self.processor = DataProcessor(
@@ -169,7 +163,7 @@ class SessionRun:
                 (item.name, item.spec.factory(item.config)) for item in loaded.scanners
             ],
         )
-        self.reporters = ReporterFacade(catalogue, cfg.reporters)
+        self.reporters = ReporterFacade(self.catalogue, cfg.reporters)
         self._wall0 = time.perf_counter()
 
     def _data_root(self) -> Path:
@@ -314,7 +308,7 @@ class SessionRun:
             },
             "config": {
                 "path": str(self.loaded.path),
-                "sha256": _sha256(self.loaded.path),
+                "sha256": self.loaded.sha256,
             },
             "plugins": [
                 {"name": r.name, "dist": r.dist, "version": r.version, "value": r.value}
