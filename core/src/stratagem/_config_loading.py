@@ -538,10 +538,8 @@ def _issues_from(
             if isinstance(value, _SCALARS):
                 shown = repr(value)
                 message += f" (got {shown if len(shown) <= 60 else shown[:57] + '...'})"
-        if context:
-            message += f" [{context}]"
         issues.append(
-            ConfigIssue(file, json_path((*prefix, *loc)), message, suggestion)
+            ConfigIssue(file, json_path((*prefix, *loc)), message, suggestion, context)
         )
     return issues
 

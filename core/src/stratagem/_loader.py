@@ -23,7 +23,7 @@ import os
 import re
 import traceback
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -102,13 +102,18 @@ class PluginRecord:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form, as ``stratagem plugins --json`` prints it."""
-        data = asdict(self)
-        del data["traceback"]
-        data["distribution"] = data.pop("dist")
-        data["entry_point"] = data.pop("value")
-        data["status"] = str(self.status)
+        data: dict[str, Any] = {
+            "name": self.name,
+            "distribution": self.dist,
+            "version": self.version,
+            "entry_point": self.value,
+            "status": str(self.status),
+            "error": self.error,
+        }
         for key in ("strategies", "scanners", "data_sources"):
-            data[key] = list(data[key])
+            data[key] = list(getattr(self, key))
+        data["reporter"] = self.reporter
+        data["builtin"] = self.builtin
         return data
 
 
