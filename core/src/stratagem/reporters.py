@@ -60,7 +60,13 @@ class ConsoleReporter:
 
     @property
     def console(self) -> Console:
-        return self._console or Console(file=sys.stderr)
+        if self._console is not None:
+            return self._console
+        console = Console(file=sys.stderr)
+        if not console.is_terminal:
+            # logs and CI: rich would squeeze the table into 80 columns
+            console = Console(file=sys.stderr, width=170)
+        return console
 
     @hookimpl
     def stratagem_report_metrics(self, report: MetricsReport) -> None:
