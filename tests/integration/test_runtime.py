@@ -169,11 +169,13 @@ def test_a_hung_strategy_is_quarantined_by_the_watchdog(sample, caplog) -> None:
             [ma_cross(), ("hang", Hang, ListConfig())],
             bars=sample,
             instance_options={"callback_timeout_s": 0.5},
+            join_timeout_s=0.5,
         )
         elapsed = time.monotonic() - started
     finally:
         Hang.release.set()
     assert outcome.metrics["hang"]["state"] == "hung"
+    assert outcome.result.stuck_threads == ["hang"]  # reported, not waited for
     assert _key(outcome.by_strategy("ma")) == _key(alone.by_strategy("ma"))
     assert elapsed < 30, "the barrier must stop waiting for a hung strategy"
     assert "Hang.release.wait" in caplog.text or "release.wait" in caplog.text

@@ -121,6 +121,7 @@ class SessionOutcome:
     data: SessionData
     result: SessionResult
     failures: list[Any] = field(default_factory=list)
+    coordinator: SessionCoordinator | None = None
 
     def by_strategy(self, strategy_id: str) -> list[Signal]:
         return [s for s in self.signals if s.strategy == strategy_id]
@@ -134,9 +135,12 @@ def run_strategy(
     derived_intervals: Sequence[int] = (5, 15),
     source: MemorySource | None = None,
     speed_multiplier: float = 0.0,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
     warmup_bars: int = 200,
     scanners: Sequence[tuple[str, Scanner]] = (),
     instance_options: Mapping[str, Any] | None = None,
+    join_timeout_s: float = 5.0,
 ) -> SessionOutcome:
     """Run strategies over bars through the real runtime and return the outcome.
 
@@ -147,8 +151,11 @@ def run_strategy(
     :param derived_intervals: derived widths in minutes.
     :param source: a source for symbols that scanners add (default: ``bars`` only).
     :param speed_multiplier: 0 for data-driven, N for clock-driven at N x.
+    :param start_ns: session start (bars before it are warm-up history).
+    :param end_ns: session end, exclusive.
     :param instance_options: ``StrategyInstance`` fields (``on_error``,
         ``backpressure``, ``callback_timeout_s`` …) applied to every instance.
+    :param join_timeout_s: how long the end of the session waits for each thread.
     """
     if isinstance(strategy, type):
         cfg = config if isinstance(config, StrategyConfig) else None
@@ -168,13 +175,15 @@ def run_strategy(
     mode = DATA_DRIVEN if speed_multiplier == 0 else "clock-driven"
     data = SessionData()
     processor = DataProcessor(data, derived_intervals, warmup_bars=warmup_bars)
-    manager = StrategyManager(instances, data, mode)
+    manager = StrategyManager(instances, data, mode, join_timeout_s=join_timeout_s)
     coordinator = SessionCoordinator(
         list(bars),
         processor,
         manager,
         source,
         speed_multiplier=speed_multiplier,
+        start_ns=start_ns,
+        end_ns=end_ns,
         scanners=scanners,
     )
     result = coordinator.run()
@@ -184,4 +193,5 @@ def run_strategy(
         data=data,
         result=result,
         failures=list(manager.failures),
+        coordinator=coordinator,
     )

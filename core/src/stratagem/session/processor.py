@@ -5,11 +5,15 @@ bars and its derived bars are built in bulk and written ahead of the clock, and 
 timeline says at which step each series grows. Live runs feed 1m bars one at a time
 through the incremental resampler. Both follow the one window rule of
 :mod:`stratagem.data.resample`, and both publish a bar only once its window has closed:
-at the first step whose session time is at or after the bar's end.
+at the first step whose session time is at or after the bar's end. Live bars of one
+minute arrive one symbol after another, so there a window whose last minute never
+came closes once a later minute has begun (one minute later than in replay); the bars
+themselves are identical.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,7 +23,10 @@ from stratagem.data.bars import BarArrays
 from stratagem.data.intervals import NS_PER_MINUTE, interval_name
 from stratagem.data.resample import IncrementalResampler, resample, window_start
 from stratagem.data.session_data import BarSeries, SessionData
+from stratagem.data.timefmt import format_ts
 from stratagem.data.validation import validate_bars
+
+log = logging.getLogger("stratagem.session")
 
 SeriesKey = tuple[str, str]
 StepItems = list[tuple[SeriesKey, int]]
@@ -298,6 +305,19 @@ class DataProcessor:
             close=np.array([close]),
             volume=np.array([volume]),
         )
+        now = self.time_ns
+        if now is not None and any(
+            window_start(ts, t.series.width_ns) + t.series.width_ns
+            <= now - NS_PER_MINUTE
+            for t, _ in self._resamplers.get(symbol, [])
+        ):
+            log.warning(
+                "live bar %s %s arrived after its window was published; dropped",
+                symbol,
+                format_ts(ts),
+            )
+            self.dropped_live += 1
+            return now, []
         series = self.data.series(symbol, "1m")
         # validated together with the previous bar, so order and duplicates are
         # checked by the same rules as files
@@ -310,16 +330,21 @@ class DataProcessor:
         )
         if len(kept) < len(checked):
             self.dropped_live += 1
-            return self.time_ns or ts, []
+            return now if now is not None else ts, []
         series.write(one.ts, one.open, one.high, one.low, one.close, one.volume)
+        bar_end = ts + NS_PER_MINUTE
         for tracked, resampler in self._resamplers.get(symbol, []):
-            done = resampler.add(ts, open, high, low, close, volume)
-            if done is not None:
-                _write(tracked.series, done)
-        now = ts + NS_PER_MINUTE
-        if self.time_ns is None or now > self.time_ns:
-            self.time_ns = now
-        self._close_live(self.time_ns)
+            for done in (
+                resampler.add(ts, open, high, low, close, volume),
+                resampler.close_through(bar_end),
+            ):
+                if done is not None:
+                    _write(tracked.series, done)
+        if now is None or bar_end > now:
+            self.time_ns = bar_end
+        # bars of one minute arrive one symbol after another, so another symbol's
+        # window whose last minute is missing closes once a later minute has begun
+        self._close_live(self.time_ns - NS_PER_MINUTE)
         items: StepItems = []
         for tracked in self._tracked:
             grown = tracked.series.written
