@@ -48,6 +48,7 @@ _EXPECTED_SCHEMA = (
     "double (any integer or float type), optional quality: double"
 )
 _BOM = b"\xef\xbb\xbf"
+_WHITESPACE = b" \t\r\n"
 _SYMBOL_LISTING_LIMIT = 40
 
 
@@ -247,8 +248,10 @@ def _line_bounds(raw: bytes) -> tuple[np.ndarray, np.ndarray]:
 
 def _data_row_numbers(raw: bytes, n: int) -> np.ndarray:
     """Line number of each of the ``n`` data rows (pyarrow skips blank lines)."""
-    body = raw.rstrip()
-    if b"\n\n" not in body and b"\n\r\n" not in body and not raw[:1].isspace():
+    end = len(raw)
+    while end and raw[end - 1] in _WHITESPACE:  # trailing blank lines are harmless
+        end -= 1
+    if raw.count(b"\n", 0, end) == n:  # header + n rows, no blank line between
         return np.arange(2, n + 2, dtype=np.int64)
     _, blank = _line_bounds(raw)
     numbers = np.flatnonzero(~blank).astype(np.int64) + 1
@@ -342,13 +345,18 @@ class CsvBarSource(BarSource):
                     f"{path}: not a readable gzip file ({exc})"
                 ) from None
         raw = raw.removeprefix(_BOM)
-        if not raw.strip():
+        if not raw or raw.isspace():
             raise DataSourceError(f"{path}: empty file (no header, no bars)")
         return raw
 
     @staticmethod
     def _header(path: Path, raw: bytes) -> list[str]:
-        text = raw.lstrip().split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+        start = 0
+        while raw[start] in _WHITESPACE:
+            start += 1
+        end = raw.find(b"\n", start)
+        line = raw[start : end if end >= 0 else len(raw)]
+        text = line.decode("utf-8", "replace").strip()
         names = [name.strip().strip('"') for name in text.split(",")]
         missing = [name for name in REQUIRED_COLUMNS if name not in names]
         if missing:
