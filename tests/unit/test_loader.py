@@ -323,7 +323,7 @@ def test_misspelt_hook_is_load_failed_and_attributed_to_its_plugin(
     catalogue.pm.check_pending()
 
 
-def test_hook_function_without_hookimpl_is_load_failed(
+def test_unmarked_hook_function_is_load_failed(
     write_module: WriteModule,
 ) -> None:
     write_module("unmarked_plugin", UNMARKED)
