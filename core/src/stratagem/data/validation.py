@@ -270,6 +270,8 @@ def validate_bars(
     n = len(arrays)
     if rows is None:
         rows = np.arange(row_offset, row_offset + n, dtype=np.int64)
+    elif len(rows) != n:
+        raise ValueError(f"{file}: {len(rows)} row numbers for {n} bars")
     checks = _checks(arrays, interval_ns)
     counts = dict.fromkeys(RULES, 0)
     bad = np.zeros(n, dtype=bool)
