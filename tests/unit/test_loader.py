@@ -435,8 +435,7 @@ def test_entry_point_name_used_twice_fails_the_second(
     assert first.status is PluginStatus.OK
     assert second.status is PluginStatus.LOAD_FAILED
     assert second.error == (
-        "ValueError: plugin name 'same' is already taken by entry point good_plugin "
-        "(entry point good_plugin)"
+        "ValueError: plugin name 'same' is already taken by entry point good_plugin"
     )
     assert catalogue.record_of("same") is second
 

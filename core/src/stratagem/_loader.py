@@ -30,7 +30,7 @@ from typing import Any, Literal
 import pluggy
 from pydantic import BaseModel
 
-from stratagem import hookspecs
+from stratagem import __version__, hookspecs
 from stratagem._records import DataSourceSpec, ScannerSpec, StrategySpec
 from stratagem._strategy import Strategy, StrategyConfig
 
@@ -176,19 +176,26 @@ def describe_failure(record: PluginRecord) -> str:
 class _Kind:
     key: OfferKind
     label: str
+    plural: str
     hook: str
     record_type: type
 
 
-_KINDS: tuple[_Kind, ...] = (
-    _Kind("strategy", "strategy", "stratagem_strategies", StrategySpec),
-    _Kind("scanner", "scanner", "stratagem_scanners", ScannerSpec),
-    _Kind("data_source", "data source", "stratagem_data_sources", DataSourceSpec),
-)
-_KIND_FIELD: dict[OfferKind, str] = {
-    "strategy": "strategies",
-    "scanner": "scanners",
-    "data_source": "data_sources",
+_KINDS: dict[OfferKind, _Kind] = {
+    kind.key: kind
+    for kind in (
+        _Kind(
+            "strategy", "strategy", "strategies", "stratagem_strategies", StrategySpec
+        ),
+        _Kind("scanner", "scanner", "scanners", "stratagem_scanners", ScannerSpec),
+        _Kind(
+            "data_source",
+            "data source",
+            "data sources",
+            "stratagem_data_sources",
+            DataSourceSpec,
+        ),
+    )
 }
 _OFFER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _HOOK_PREFIX = f"{hookspecs.PROJECT_NAME}_"
@@ -199,8 +206,8 @@ _HOOK_NAMES = tuple(name for name in vars(hookspecs) if name.startswith(_HOOK_PR
 class PluginCatalogue:
     """The loaded plugins: their manager, one record each, and name lookups.
 
-    Built by :func:`load_plugins`; read-only once built (it is shared with strategy
-    threads only through the specs it hands out).
+    Built by :func:`load_plugins` on the main thread, before any strategy thread
+    starts; afterwards only strategy import paths are resolved (and cached).
 
     :param pm: the plugin manager holding every plugin that loaded.
     :param records: one record per plugin, built-ins first.
@@ -219,8 +226,8 @@ class PluginCatalogue:
         self.pm = pm
         self.records = tuple(records)
         self._by_name = {record.name: record for record in self.records}
-        self._offers = {kind: dict(offers.get(kind, {})) for kind in _KIND_FIELD}
-        self._conflicts = {kind: dict(conflicts.get(kind, {})) for kind in _KIND_FIELD}
+        self._offers = {kind: dict(offers.get(kind, {})) for kind in _KINDS}
+        self._conflicts = {kind: dict(conflicts.get(kind, {})) for kind in _KINDS}
         self._imported: dict[str, tuple[StrategySpec, PluginRecord]] = {}
 
     # --- records ----------------------------------------------------------------
@@ -241,7 +248,7 @@ class PluginCatalogue:
     @property
     def reporters(self) -> tuple[str, ...]:
         """Names of the loaded plugins that implement ``stratagem_report_metrics``."""
-        return tuple(r.name for r in self.records if r.reporter and self._loaded(r))
+        return tuple(record.name for record in self.records if record.reporter)
 
     # --- offered names ----------------------------------------------------------
 
@@ -306,14 +313,11 @@ class PluginCatalogue:
 
     # --- internals --------------------------------------------------------------
 
-    def _loaded(self, record: PluginRecord) -> bool:
-        return record.status is not PluginStatus.LOAD_FAILED
-
     def _lookup(self, kind: OfferKind, name: str) -> Any:
         offer = self._offers[kind].get(name)
         if offer is not None:
             return offer[0]
-        label = kind.replace("_", " ")
+        label = _KINDS[kind].label
         clashing = self._conflicts[kind].get(name)
         if clashing:
             owners = " and ".join(
@@ -327,11 +331,10 @@ class PluginCatalogue:
             )
         known = self.names(kind)
         hint = difflib.get_close_matches(name, known, n=1)
-        plural = {"strategy": "strategies", "scanner": "scanners"}.get(
-            kind, "data sources"
-        )
         installed = ", ".join(known) or "none"
-        detail = f"unknown {label} {name!r} (installed {plural}: {installed})"
+        detail = (
+            f"unknown {label} {name!r} (installed {_KINDS[kind].plural}: {installed})"
+        )
         failed = self._by_name.get(name)
         if failed is not None and failed.status is PluginStatus.LOAD_FAILED:
             detail += f"; plugin {name!r} failed to load: {failed.error}"
@@ -480,8 +483,6 @@ class _Loader:
     def load_builtin(self, name: str, value: str) -> None:
         if self.pm.is_blocked(name):
             return
-        from stratagem import __version__
-
         self._load(
             name,
             value,
@@ -506,7 +507,7 @@ class _Loader:
         return any(
             name in kinds.get(kind, {})
             for kinds in self.offers.values()
-            for kind in _KIND_FIELD
+            for kind in _KINDS
         )
 
     def _load(
@@ -531,8 +532,7 @@ class _Loader:
             taken = self._record_named(name)
             if taken is not None:
                 raise ValueError(
-                    f"plugin name {name!r} is already taken by {taken.origin} "
-                    f"(entry point {taken.value})"
+                    f"plugin name {name!r} is already taken by {taken.origin}"
                 )
             plugin = obtain()
             self._register(name, plugin)
@@ -588,13 +588,13 @@ class _Loader:
         try:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
-            if exc.plugin is not plugin:
-                raise
             unknown = sorted(
                 caller.name
                 for caller in self.pm.get_hookcallers(plugin) or ()
                 if not caller.has_spec()
             )
+            if exc.plugin is not plugin or not unknown:
+                raise
             hint = difflib.get_close_matches(unknown[0], _HOOK_NAMES, n=1)
             raise pluggy.PluginValidationError(
                 plugin,
@@ -604,7 +604,7 @@ class _Loader:
 
     def _discover(self, name: str) -> dict[OfferKind, dict[str, Any]]:
         offers: dict[OfferKind, dict[str, Any]] = {}
-        for kind in _KINDS:
+        for kind in _KINDS.values():
             found: dict[str, Any] = {}
             caller = getattr(self.pm.hook, kind.hook)
             for impl in caller.get_hookimpls():
@@ -623,7 +623,7 @@ class _Loader:
         return offers
 
     def finish(self) -> PluginCatalogue:
-        owners: dict[OfferKind, dict[str, list[str]]] = {k: {} for k in _KIND_FIELD}
+        owners: dict[OfferKind, dict[str, list[str]]] = {k: {} for k in _KINDS}
         for plugin_name, kinds in self.offers.items():
             for kind, specs in kinds.items():
                 for offered in specs:
@@ -636,7 +636,7 @@ class _Loader:
         problems: dict[str, list[str]] = {}
         by_name = {record.name: record for record in self.records}
         for kind, names in conflicts.items():
-            label = kind.replace("_", " ")
+            label = _KINDS[kind].label
             for offered, plugins in names.items():
                 for plugin_name in plugins:
                     others = ", ".join(
