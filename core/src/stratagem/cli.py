@@ -241,16 +241,19 @@ def _print_plain_table(rows: Sequence[Sequence[str]]) -> None:
 
 def _print_rich_table(rows: Sequence[Sequence[str]]) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(*_HEADERS)
+    table = Table()
+    for header in _HEADERS:
+        table.add_column(header, overflow="fold")
     styles = {
         str(PluginStatus.OK): "green",
         str(PluginStatus.LOAD_FAILED): "red",
         str(PluginStatus.DUPLICATE): "yellow",
     }
     for row in rows:
-        table.add_row(*row[:-1], f"[{styles[row[-1]]}]{row[-1]}[/]")
+        table.add_row(*map(escape, row[:-1]), f"[{styles[row[-1]]}]{row[-1]}[/]")
     Console().print(table)
 
 
