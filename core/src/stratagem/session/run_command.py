@@ -70,7 +70,7 @@ def run(
         session = SessionRun(loaded, options)
         outcome = session.run()
     except (RunSetupError, DataSourceError, BarValidationError) as exc:
-        console.print(f"error: {exc}", highlight=False, markup=False)
+        console.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(2)
     style = STATUS_STYLE.get(outcome.status, "red")
     signals = len(outcome.signals)
@@ -79,6 +79,7 @@ def run(
         f"{'s' if signals != 1 else ''}; outputs in {outcome.out_dir}"
         + (f" ({outcome.error})" if outcome.error else ""),
         highlight=False,
+        soft_wrap=True,
     )
     sys.exit(outcome.exit_code)
 

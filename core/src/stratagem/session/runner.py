@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any
 import stratagem
 from stratagem._records import MetricsReport, Signal
 from stratagem.data.session_data import SessionData
-from stratagem.data.sources import write_bars_csv
 from stratagem.data.bars import BarArrays
+from stratagem.data.sources import DataSourceError, write_bars_csv
+from stratagem.data.validation import BarValidationError
 from stratagem.data.timefmt import format_ts, to_ns
 from stratagem.runtime.manager import DATA_DRIVEN, StrategyManager
 from stratagem.runtime.thread import StrategyInstance
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("stratagem.run")
 
 EXIT_CODES = {"ok": 0, "failed": 1, "interrupted": 130}
+DATA_ERRORS = (BarValidationError, DataSourceError)
 
 
 class RunSetupError(ValueError):
@@ -73,9 +75,13 @@ class RunOutcome:
     signals: list[Signal] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    bad_input: bool = False
 
     @property
     def exit_code(self) -> int:
+        """0 ok, 1 failed, 2 refused bad input (data), 130 interrupted."""
+        if self.bad_input:
+            return 2
         return EXIT_CODES.get(self.status, 1)
 
 
@@ -188,11 +194,15 @@ class SessionRun:
         """Drive the session in its own thread; report and write outputs here."""
         outcome_box: dict[str, Any] = {}
 
+        finished = threading.Event()
+
         def session_main() -> None:
             try:
                 outcome_box["result"] = self.coordinator.run()
             except BaseException as exc:  # reported below, never lost
                 outcome_box["error"] = exc
+            finally:
+                finished.set()
 
         thread = threading.Thread(target=session_main, name="session", daemon=True)
         previous = _install_sigterm(self.coordinator)
@@ -201,9 +211,11 @@ class SessionRun:
         try:
             thread.start()
             next_report = time.perf_counter() + self.cfg.metrics_interval_s
-            while thread.is_alive():
+            # Event.wait, not Thread.join: a Ctrl-C inside join can leave the thread
+            # marked finished while it still runs
+            while not finished.is_set():
                 try:
-                    thread.join(0.1)
+                    finished.wait(0.1)
                     if progress:
                         progress.update()
                     if time.perf_counter() >= next_report:
@@ -216,14 +228,22 @@ class SessionRun:
             if progress:
                 progress.close()
             _restore_sigterm(previous)
+        thread.join()
         result: SessionResult | None = outcome_box.get("result")
         error = outcome_box.get("error")
-        if error is not None:
-            result = self.coordinator.result
-            result.status = "failed"
-            result.reason = f"{type(error).__name__}: {error}"
+        if error is None:
+            return self.finish(result)
+        result = self.coordinator.result
+        result.status = "failed"
+        result.reason = f"{type(error).__name__}: {error}"
+        if isinstance(error, DATA_ERRORS):
+            # bad input: the message names file, row and column; no traceback
+            log.error("%s", error)
+        else:
             log.error("session failed: %s", result.reason, exc_info=error)
-        return self.finish(result)
+        outcome = self.finish(result)
+        outcome.bad_input = isinstance(error, DATA_ERRORS)
+        return outcome
 
     def finish(self, result: SessionResult | None) -> RunOutcome:
         """Final report and outputs; always called once the session thread ended."""
