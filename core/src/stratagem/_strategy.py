@@ -102,7 +102,12 @@ class Strategy:
         """Called once in the strategy's thread before any bar; subscribe here."""
 
     def on_bars(self, ctx: StrategyContext, symbol: str, interval: str) -> None:
-        """Called for each newly published bar of a subscribed series."""
+        """Called when a subscribed series grew at a clock step.
+
+        ``ctx.bars(symbol, interval)[-1]`` is the newest bar; ``ctx.new_bars`` says
+        how many bars are new since the previous call for this series (more than one
+        when a step closed several windows or backpressure skipped steps).
+        """
 
     def on_symbol_added(self, ctx: StrategyContext, symbol: str) -> None:
         """Called when a symbol joins mid-session, after its history is published."""
@@ -156,8 +161,13 @@ class StrategyContext:
         self.subscriptions: frozenset[tuple[str, str]] = frozenset()
         # set by the strategy thread for each step it handles
         self.time_ns = 0
+        #: bars of the notified series published since this strategy's previous
+        #: notification of it: usually 1, more when one clock step closed several
+        #: windows (a gap) or backpressure dropped or coalesced steps
+        self.new_bars = 0
         self._cur_key: tuple[str, str] | None = None
         self._cur_n = 0
+        self._seen: dict[tuple[str, str], int] = {}
         self._series_cache: dict[tuple[str, str], BarSeries] = {}
 
     # --- data ---------------------------------------------------------------------
@@ -192,6 +202,8 @@ class StrategyContext:
         """
         key = self._check_series(symbol, interval)
         if key not in self.subscriptions:
+            # history already visible is not "new" at the first notification
+            self._seen[key] = self._data.series(*key).count_closed_by(self.time_ns)
             self.subscriptions = self.subscriptions | {key}
             self._on_subscriptions_changed()
 

@@ -108,16 +108,19 @@ def stratagem_on_start(ctx: StrategyContext) -> None:
 
 @hookspec
 def stratagem_on_bars(ctx: StrategyContext, symbol: str, interval: str) -> None:
-    """React to a newly published bar of a subscribed ``(symbol, interval)``.
+    """React to newly published bars of a subscribed ``(symbol, interval)``.
 
-    **When:** in the strategy instance's own thread, once per published bar of each
-    subscribed series, in the deterministic order of the clock step's batch. It is
-    never broadcast over all strategies: each thread calls only its own
-    implementation, so one failing strategy cannot stop another.
+    **When:** in the strategy instance's own thread, once per subscribed series that
+    grew at a clock step, in the deterministic order of the step's batch. Usually one
+    bar is new; a step that closes several windows of the series (a gap up to a
+    window's end) or backpressure that dropped or coalesced steps makes it more, and
+    ``ctx.new_bars`` says how many. It is never broadcast over all strategies: each
+    thread calls only its own implementation, so one failing strategy cannot stop
+    another.
 
     :param ctx: the instance's context; ``ctx.bars(symbol, interval)`` is a read-only,
         zero-copy view of the series as of this notification (the newest bar is
-        ``[-1]``).
+        ``[-1]``, the new ones are the last ``ctx.new_bars``).
     :param symbol: the symbol whose bar was published, e.g. ``"ETH_BTC"``.
     :param interval: the bar interval, e.g. ``"5m"``.
     :returns: nothing; signals go through ``ctx.emit``.

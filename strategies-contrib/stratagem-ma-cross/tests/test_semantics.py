@@ -156,12 +156,6 @@ def test_low_quality_bar_emits_nothing_but_updates_the_state() -> None:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ma_cross evaluates only bars[-1]; a gap from minute 32 to 38 makes one "
-    "clock step publish the 5m bars of windows 6 and 7 together, so window 6 (the "
-    "crossing) is never evaluated and the buy lands on window 7",
-)
 def test_every_bar_of_a_notification_is_evaluated() -> None:
     assert run_5m(UP_THEN_DOWN, 0.0, skip=range(32, 39)) == [
         (T0 + 6 * FIVE, "buy"),

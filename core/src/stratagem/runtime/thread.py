@@ -160,6 +160,7 @@ class StrategyThread(threading.Thread):
         ctx.time_ns = step.time_ns
         self._seq = step.seq
         self._step_sent_ns = step.sent_ns
+        seen = ctx._seen
         start = perf_ns()
         metrics.wait_time.add(start - step.sent_ns)
         metrics.steps += 1
@@ -168,6 +169,8 @@ class StrategyThread(threading.Thread):
                 break
             ctx._cur_key = key
             ctx._cur_n = n
+            ctx.new_bars = n - seen.get(key, n - 1)
+            seen[key] = n
             self.busy_since = t0 = perf_ns()
             try:
                 on_bars(ctx, key[0], key[1])

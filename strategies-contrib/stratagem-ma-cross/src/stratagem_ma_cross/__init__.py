@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from pydantic import Field, model_validator
 
 from stratagem import (
@@ -65,35 +67,46 @@ class MACross(Strategy):
             ctx.subscribe(symbol, self.config.interval)
 
     def on_bars(self, ctx: StrategyContext, symbol: str, interval: str) -> None:
-        cfg = self.config
         bars = ctx.bars(symbol, interval)
-        if len(bars) < cfg.slow_period:
-            return
-        closes = bars.close[-cfg.slow_period :].tolist()
+        closes = bars.close
+        n = len(bars)
+        # one step can publish several bars of a series (a gap up to a window's end):
+        # each is evaluated, oldest first, as if it had come alone
+        for end in range(max(n - ctx.new_bars, self.config.slow_period - 1), n):
+            side, fast, slow = self._evaluate(symbol, closes[end - self.config.slow_period + 1 : end + 1])
+            if side is None or bars.quality[end] < self.config.min_quality:
+                continue
+            cfg = self.config
+            ctx.emit(
+                Signal(
+                    symbol=symbol,
+                    interval=interval,
+                    bar_ts=int(bars.ts[end]),
+                    side=side,
+                    reason=f"SMA{cfg.fast_period} {fast:.10g} vs SMA{cfg.slow_period} "
+                    f"{slow:.10g}",
+                )
+            )
+
+    def _evaluate(
+        self, symbol: str, window: np.ndarray
+    ) -> tuple[str | None, float, float]:
+        """Update the crossing state with the bar closing ``window``; its side, if any."""
+        cfg = self.config
+        closes = window.tolist()
         slow = math.fsum(closes) / cfg.slow_period
         fast = math.fsum(closes[-cfg.fast_period :]) / cfg.fast_period
         d = fast - slow
         before = self._last_nonzero.get(symbol)
         if before is None or d != 0.0:
             self._last_nonzero[symbol] = d
-        if before is None or bars.quality[-1] < cfg.min_quality:
-            return
+        if before is None:
+            return None, fast, slow
         if d > 0.0 and before < 0.0:
-            side = "buy"
-        elif d < 0.0 and before > 0.0:
-            side = "sell"
-        else:
-            return
-        ctx.emit(
-            Signal(
-                symbol=symbol,
-                interval=interval,
-                bar_ts=int(bars.ts[-1]),
-                side=side,
-                reason=f"SMA{cfg.fast_period} {fast:.10g} vs SMA{cfg.slow_period} "
-                f"{slow:.10g}",
-            )
-        )
+            return "buy", fast, slow
+        if d < 0.0 and before > 0.0:
+            return "sell", fast, slow
+        return None, fast, slow
 
 
 @hookimpl
