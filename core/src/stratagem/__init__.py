@@ -18,8 +18,17 @@ from stratagem._strategy import (
     StrategyContext,
     SubscriptionError,
 )
+from stratagem.data.bars import BarArrays
+from stratagem.data.intervals import (
+    NS_PER_MINUTE,
+    IntervalError,
+    canonical_interval,
+    interval_minutes,
+)
 from stratagem.data.session_data import Bars
 from stratagem.hookspecs import hookimpl
+from stratagem.runtime.manager import StartupError
+from stratagem.session.coordinator import ScanContext
 
 try:
     __version__ = version("stratagem")
@@ -27,17 +36,24 @@ except PackageNotFoundError:  # pragma: no cover - running from an uninstalled t
     __version__ = "0.0.0"
 
 __all__ = [
+    "NS_PER_MINUTE",
+    "BarArrays",
     "Bars",
     "DataSourceSpec",
+    "IntervalError",
     "MetricsReport",
+    "ScanContext",
     "ScannerSpec",
     "Signal",
     "SignalError",
+    "StartupError",
     "Strategy",
     "StrategyConfig",
     "StrategyContext",
     "StrategySpec",
     "SubscriptionError",
     "__version__",
+    "canonical_interval",
     "hookimpl",
+    "interval_minutes",
 ]

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import pytest
-from stratagem import Bars, StrategyContext
+from stratagem import Bars, StartupError, StrategyContext
 from stratagem.testing import MemorySource, make_bars, run_strategy
 from stratagem_donchian_breakout import Channel, DonchianBreakout
 
@@ -278,15 +278,13 @@ def test_every_fast_bar_of_a_notification_is_tested() -> None:
 
 
 def test_session_without_the_slow_interval_fails_at_start() -> None:
-    # StartupError (a RuntimeError) is not public API: match on name and message
-    with pytest.raises(RuntimeError) as info:
+    with pytest.raises(StartupError) as info:
         run_strategy(
             DonchianBreakout,
             {"symbols": ["A"], "slow_interval": "1h"},
             {"A": Series(HAND).bars},
             derived_intervals=(5, 15),
         )
-    assert type(info.value).__name__ == "StartupError"
     assert "subscribed to A 1h, but the session does not derive 1h" in str(info.value)
 
 

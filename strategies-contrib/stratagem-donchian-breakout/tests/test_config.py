@@ -7,11 +7,7 @@ from importlib.metadata import distribution
 import pytest
 from pydantic import ValidationError
 from stratagem import StrategySpec
-from stratagem_donchian_breakout import (
-    DonchianBreakout,
-    DonchianBreakoutConfig,
-    interval_minutes,
-)
+from stratagem_donchian_breakout import DonchianBreakout, DonchianBreakoutConfig
 
 
 def test_defaults() -> None:
@@ -70,13 +66,6 @@ def test_malformed_interval_is_rejected_on_its_field(field: str, name: str) -> N
     (error,) = info.value.errors()
     assert error["loc"] == (field,)
     assert f"interval {name!r} is not of the form <number><m|h|d>" in error["msg"]
-
-
-@pytest.mark.parametrize(
-    ("name", "minutes"), [("1m", 1), ("15m", 15), ("60m", 60), ("1h", 60), ("1d", 1440)]
-)
-def test_interval_minutes(name: str, minutes: int) -> None:
-    assert interval_minutes(name) == minutes
 
 
 @pytest.mark.parametrize(

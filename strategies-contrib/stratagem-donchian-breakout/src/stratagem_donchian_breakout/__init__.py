@@ -3,12 +3,12 @@ the bars of a fast one."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from stratagem import (
+    NS_PER_MINUTE,
     Bars,
     Signal,
     Strategy,
@@ -16,34 +16,17 @@ from stratagem import (
     StrategyContext,
     StrategySpec,
     hookimpl,
+    interval_minutes,
 )
 
 __all__ = [
     "Channel",
     "DonchianBreakout",
     "DonchianBreakoutConfig",
-    "interval_minutes",
     "stratagem_strategies",
 ]
 
-NS_PER_MINUTE = 60_000_000_000
-_INTERVAL = re.compile(r"^([1-9][0-9]*)([mhd])$")
-_UNIT_MINUTES = {"m": 1, "h": 60, "d": 1440}
-
 Position = Literal["above", "inside", "below"]
-
-
-def interval_minutes(name: str) -> int:
-    """Width of an interval name in minutes: ``"15m"`` -> 15, ``"1h"`` -> 60.
-
-    :raises ValueError: when ``name`` is not ``<positive int><m|h|d>``.
-    """
-    match = _INTERVAL.match(name)
-    if match is None:
-        raise ValueError(
-            f"interval {name!r} is not of the form <number><m|h|d>, e.g. '5m', '1h'"
-        )
-    return int(match.group(1)) * _UNIT_MINUTES[match.group(2)]
 
 
 class DonchianBreakoutConfig(StrategyConfig):

@@ -1,0 +1,108 @@
+"""Metrics reach reporter plugins on the reporting (main) thread, periodically and at
+the end; a reporter that raises is dropped and the session goes on."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import threading
+from importlib.metadata import EntryPoint
+from pathlib import Path
+
+import pytest
+
+from stratagem._config_loading import load_session
+from stratagem.session.runner import RunOptions, SessionRun
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "session_configs" / "sample_data"
+
+REPORTER_MODULE = textwrap.dedent(
+    """
+    import threading
+    from stratagem import hookimpl
+
+    class Recorder:
+        def __init__(self):
+            self.reports = []
+
+        @hookimpl
+        def stratagem_report_metrics(self, report):
+            self.reports.append((threading.current_thread().name, report))
+
+    class Broken:
+        calls = 0
+
+        @hookimpl
+        def stratagem_report_metrics(self, report):
+            Broken.calls += 1
+            raise RuntimeError("sink is down")
+
+    recorder = Recorder()
+    broken = Broken()
+    """
+)
+
+
+@pytest.fixture
+def reporter_module(tmp_path: Path, monkeypatch) -> str:
+    name = f"recording_reporters_{abs(hash(tmp_path)) % 10**8}"
+    (tmp_path / f"{name}.py").write_text(REPORTER_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return name
+
+
+def test_hook_stratagem_report_metrics(tmp_path: Path, reporter_module: str) -> None:
+    config = tmp_path / "session.json"
+    config.write_text(
+        json.dumps(
+            {
+                "session_data_config": {
+                    "symbols": ["ETH_BTC", "LTC_BTC"],
+                    "streaming": {"data_upkeep": {"derived_intervals": [5]}},
+                    "data": {"path": str(SAMPLE)},
+                    "start": "2018-01-24T10:00:00Z",
+                    "end": "2018-01-24T11:40:00Z",
+                    "speed_multiplier": 6000,
+                    "metrics_interval_s": 0.1,
+                    "reporters": ["recorder", "broken"],
+                    "strategies": [
+                        {"module": "ma_cross",
+                         "config": {"symbols": ["ETH_BTC", "LTC_BTC"], "interval": "5m",
+                                    "fast_period": 3, "slow_period": 6}}
+                    ],
+                }
+            }
+        )
+    )
+    entry_points = [
+        EntryPoint("recorder", f"{reporter_module}:recorder", "stratagem"),
+        EntryPoint("broken", f"{reporter_module}:broken", "stratagem"),
+        *[ep for ep in _installed() if ep.name == "ma_cross"],
+    ]
+    loaded = load_session(config, entry_points=entry_points)
+    outcome = SessionRun(loaded, RunOptions(out_dir=tmp_path / "out")).run()
+    assert outcome.status == "ok"
+    module = __import__(reporter_module)
+    reports = module.recorder.reports
+    periodic = [r for _, r in reports if not r.final]
+    finals = [r for _, r in reports if r.final]
+    # 100 session minutes at 6000x take about one second: several periodic reports
+    assert len(periodic) >= 3
+    assert len(finals) == 1
+    assert {name for name, _ in reports} == {threading.main_thread().name}
+    final = finals[0]
+    assert final.system["bars_in"] == outcome.metrics["system"]["bars_in"] > 0
+    assert final.system["bottleneck"] == "ma_cross"
+    assert final.strategies["ma_cross"]["notifications"] > 0
+    # periodic snapshots grow towards the final one
+    seen = [r.system["bars_in"] for r in periodic] + [final.system["bars_in"]]
+    assert seen == sorted(seen)
+    # the raising reporter was called once, then never again
+    assert module.Broken.calls == 1
+
+
+def _installed() -> list[EntryPoint]:
+    from importlib.metadata import entry_points
+
+    return list(entry_points(group="stratagem"))
