@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from stratagem._docs import (
+    CONFIG_FILE,
     HOOKS_FILE,
     SCHEMA_FILE,
     docstring_problems,
@@ -102,7 +103,11 @@ def test_docstring_checker_finds_missing_sections() -> None:
 
 
 def test_renderer_writes_and_checks_a_docs_folder(tmp_path: Path) -> None:
-    assert {path.name for path in stale_files(tmp_path)} == {HOOKS_FILE, SCHEMA_FILE}
+    assert {path.name for path in stale_files(tmp_path)} == {
+        HOOKS_FILE,
+        SCHEMA_FILE,
+        CONFIG_FILE,
+    }
     assert main([str(tmp_path), "--check"]) == 1
     assert main([str(tmp_path)]) == 0
     assert stale_files(tmp_path) == []

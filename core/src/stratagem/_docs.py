@@ -1,8 +1,8 @@
 """Render the reference docs from the code (``python -m stratagem._docs``).
 
 ``plugin_hooks.md`` comes from the hookspec docstrings (grouped under the banners of
-``hookspecs.py``) and ``session_config.schema.json`` from the session config models.
-``tests/unit/test_docs.py`` fails when either file is stale.
+``hookspecs.py``); ``session_config.schema.json`` and ``config_reference.md`` from the
+session config models. ``tests/unit/test_docs.py`` fails when any file is stale.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from stratagem._config_loading import session_json_schema
 
 HOOKS_FILE = "plugin_hooks.md"
 SCHEMA_FILE = "session_config.schema.json"
+CONFIG_FILE = "config_reference.md"
 
 _SPEC_MARKER = f"{hookspecs.PROJECT_NAME}_spec"
 _BANNER_RULE = re.compile(r"^# -{20,}$")
@@ -227,9 +228,71 @@ def render_session_schema() -> str:
     return json.dumps(session_json_schema(), indent=2) + "\n"
 
 
+def render_config_reference() -> str:
+    """The text of ``docs/config_reference.md``: every session config field."""
+    from pydantic import BaseModel
+
+    from stratagem.config import SessionConfig
+
+    out = [
+        "# Session config reference",
+        "",
+        "<!-- Rendered from core/src/stratagem/config.py by "
+        "`python -m stratagem._docs`; edit the field descriptions, not this file. -->",
+        "",
+        "A session file is JSON; editors validate it against "
+        "`session_config.schema.json` (`stratagem schema` prints it). Unknown keys "
+        "are errors. Each strategy's `config` object is validated by that strategy's "
+        "own config class (see its README).",
+        "",
+    ]
+    queue: list[tuple[str, type[BaseModel]]] = [("(top level)", SessionConfig)]
+    done: set[type[BaseModel]] = set()
+    while queue:
+        path, model = queue.pop(0)
+        if model in done:
+            continue
+        done.add(model)
+        out += [f"## `{path}`", "", "| key | type | default | meaning |", "|---|---|---|---|"]
+        for name, info in model.model_fields.items():
+            key = info.alias or name
+            nested = _nested_model(info.annotation)
+            if nested is not None:
+                suffix = "[]" if "list[" in _annotation(info.annotation) else ""
+                queue.append((f"{path}.{key}{suffix}".removeprefix("(top level)."), nested))
+            if info.is_required():
+                default = "required"
+            else:
+                value = info.get_default(call_default_factory=True)
+                if isinstance(value, BaseModel):
+                    value = value.model_dump(mode="json", by_alias=True)
+                default = f"`{json.dumps(value, default=str)}`"
+            kind = re.sub(r"\b(?:[a-z_]+\.)+([A-Za-z_]+)", r"\1", _annotation(info.annotation))
+            out.append(
+                f"| `{key}` | `{kind}` | {default} | "
+                f"{(info.description or '').replace('|', '/')} |"
+            )
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _nested_model(annotation: Any) -> Any:
+    from pydantic import BaseModel
+
+    candidates = [annotation, *getattr(annotation, "__args__", ())]
+    for candidate in candidates:
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
 def rendered_docs() -> dict[str, str]:
     """Every rendered file, by file name inside the docs folder."""
-    return {HOOKS_FILE: render_plugin_hooks(), SCHEMA_FILE: render_session_schema()}
+    return {
+        HOOKS_FILE: render_plugin_hooks(),
+        SCHEMA_FILE: render_session_schema(),
+        CONFIG_FILE: render_config_reference(),
+    }
 
 
 def stale_files(docs_dir: Path) -> list[Path]:
