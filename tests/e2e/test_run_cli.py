@@ -6,7 +6,6 @@ import csv
 import hashlib
 import json
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -23,10 +22,26 @@ DEMO = REPO / "session_configs" / "demo.json"
 BITTREX_FIVE = ["ADA_BTC", "DASH_BTC", "ETC_BTC", "ETH_BTC", "LTC_BTC"]
 BITTREX_ALL = BITTREX_FIVE + ["NXT_BTC", "POWR_BTC", "XLM_BTC", "XMR_BTC", "ZEC_BTC"]
 STRATEGY_KEYS = {
-    "notifications", "avg_ms", "p50_ms", "p99_ms", "max_ms", "queue_max",
-    "overruns", "dropped", "errors", "signals", "state",
+    "notifications",
+    "avg_ms",
+    "p50_ms",
+    "p99_ms",
+    "max_ms",
+    "queue_max",
+    "overruns",
+    "dropped",
+    "errors",
+    "signals",
+    "state",
 }
-SYSTEM_KEYS = {"mode", "speed_multiplier", "bars_in", "wall_s", "bars_per_s", "bottleneck"}
+SYSTEM_KEYS = {
+    "mode",
+    "speed_multiplier",
+    "bars_in",
+    "wall_s",
+    "bars_per_s",
+    "bottleneck",
+}
 
 
 def stratagem(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -39,7 +54,9 @@ def stratagem(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     )
 
 
-def write_config(path: Path, symbols: list[str], strategies: list[dict], **extra) -> Path:
+def write_config(
+    path: Path, symbols: list[str], strategies: list[dict], **extra
+) -> Path:
     session = {
         "symbols": symbols,
         "streams": ["1m"],
@@ -54,8 +71,13 @@ def write_config(path: Path, symbols: list[str], strategies: list[dict], **extra
 def ma_cross(sid: str | None = None, **overrides) -> dict:
     entry = {
         "module": "ma_cross",
-        "config": {"symbols": BITTREX_FIVE, "interval": "5m", "fast_period": 10,
-                   "slow_period": 20, "min_quality": 0.0},
+        "config": {
+            "symbols": BITTREX_FIVE,
+            "interval": "5m",
+            "fast_period": 10,
+            "slow_period": 20,
+            "min_quality": 0.0,
+        },
         **overrides,
     }
     if sid:
@@ -73,7 +95,13 @@ def test_demo_session_writes_every_output_with_its_contract(tmp_path: Path) -> N
     done = stratagem("run", str(DEMO), "--out", str(out))
     assert done.returncode == 0, done.stderr
     signals = rows(out / "signals.csv")
-    assert signals and set(signals[0]) >= {"bar_ts", "strategy", "symbol", "interval", "side"}
+    assert signals and set(signals[0]) >= {
+        "bar_ts",
+        "strategy",
+        "symbol",
+        "interval",
+        "side",
+    }
     assert {row["side"] for row in signals} <= {"buy", "sell"}
     metrics = json.loads((out / "metrics.json").read_text())
     assert SYSTEM_KEYS <= set(metrics["system"])
@@ -85,8 +113,14 @@ def test_demo_session_writes_every_output_with_its_contract(tmp_path: Path) -> N
     assert manifest["status"] == "ok"
     assert manifest["config"]["sha256"] == hashlib.sha256(DEMO.read_bytes()).hexdigest()
     for entry in manifest["data"]["files"]:
-        assert entry["sha256"] == hashlib.sha256(Path(entry["path"]).read_bytes()).hexdigest()
-    assert {p["dist"] for p in manifest["plugins"]} >= {"stratagem", "stratagem-ma-cross"}
+        assert (
+            entry["sha256"]
+            == hashlib.sha256(Path(entry["path"]).read_bytes()).hexdigest()
+        )
+    assert {p["dist"] for p in manifest["plugins"]} >= {
+        "stratagem",
+        "stratagem-ma-cross",
+    }
     (added,) = manifest["session"]["symbols_added"]
     assert added["symbol"] == "ZEC_BTC" and added["time"] == "2018-01-25T06:00:00Z"
     # the periodic/final JSON-lines reporter ran too
@@ -111,7 +145,9 @@ def five_file_runs(shared_data: Path, tmp_path_factory) -> dict[str, Path]:
         for attempt in ("a", "b") if name == "one" else ("a",):
             out = tmp / f"{name}-{attempt}"
             extra = ["--speed", "2000000"] if name == "clock" else []
-            done = stratagem("run", str(config), "--data", bars, "--out", str(out), *extra)
+            done = stratagem(
+                "run", str(config), "--data", bars, "--out", str(out), *extra
+            )
             assert done.returncode == 0, done.stderr
             runs[f"{name}-{attempt}"] = out
     return runs
@@ -146,7 +182,12 @@ def test_saved_bars_match_the_exchange_5m_files_and_a_15m_reference(
     config = write_config(tmp_path / "bars.json", BITTREX_ALL, [])
     out = tmp_path / "out"
     done = stratagem(
-        "run", str(config), "--data", str(shared_data / "bars"), "--out", str(out),
+        "run",
+        str(config),
+        "--data",
+        str(shared_data / "bars"),
+        "--out",
+        str(out),
         "--save-bars",
     )
     assert done.returncode == 0, done.stderr
@@ -163,7 +204,9 @@ def test_saved_bars_match_the_exchange_5m_files_and_a_15m_reference(
         ref = (exchange.ts >= lo) & (exchange.ts < hi)
         np.testing.assert_array_equal(saved5.ts[mine], exchange.ts[ref])
         for column in ("open", "high", "low", "close"):
-            np.testing.assert_array_equal(getattr(saved5, column)[mine], getattr(exchange, column)[ref])
+            np.testing.assert_array_equal(
+                getattr(saved5, column)[mine], getattr(exchange, column)[ref]
+            )
         np.testing.assert_allclose(saved5.volume[mine], exchange.volume[ref], rtol=1e-9)
         compared += int(mine.sum())
         saved15 = load_bars(out / "bars" / "15m" / f"{symbol}.csv")
@@ -183,7 +226,10 @@ def _reference_windows(bars, minutes: int) -> list[tuple]:
     for i in range(len(bars)):
         ts = int(bars.ts[i])
         start = ts - ts % width
-        o, h, low, c, v = (float(x[i]) for x in (bars.open, bars.high, bars.low, bars.close, bars.volume))
+        o, h, low, c, v = (
+            float(x[i])
+            for x in (bars.open, bars.high, bars.low, bars.close, bars.volume)
+        )
         if start not in windows:
             windows[start] = [o, h, low, c, [v], 1]
         else:
@@ -199,8 +245,15 @@ def _reference_windows(bars, minutes: int) -> list[tuple]:
 
 def _as_rows(bars) -> list[tuple]:
     return [
-        (int(bars.ts[i]), float(bars.open[i]), float(bars.high[i]), float(bars.low[i]),
-         float(bars.close[i]), float(bars.volume[i]), float(bars.quality[i]))
+        (
+            int(bars.ts[i]),
+            float(bars.open[i]),
+            float(bars.high[i]),
+            float(bars.low[i]),
+            float(bars.close[i]),
+            float(bars.volume[i]),
+            float(bars.quality[i]),
+        )
         for i in range(len(bars))
     ]
 
@@ -208,8 +261,17 @@ def _as_rows(bars) -> list[tuple]:
 def test_ctrl_c_flushes_outputs_and_exits_interrupted(tmp_path: Path) -> None:
     out = tmp_path / "interrupted"
     process = subprocess.Popen(
-        [sys.executable, "-m", "stratagem.cli", "run", str(DEMO), "--speed", "600",
-         "--out", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "stratagem.cli",
+            "run",
+            str(DEMO),
+            "--speed",
+            "600",
+            "--out",
+            str(out),
+        ],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -230,19 +292,33 @@ def test_ctrl_c_flushes_outputs_and_exits_interrupted(tmp_path: Path) -> None:
 def test_bad_data_is_refused_with_file_row_and_column(tmp_path: Path) -> None:
     data = tmp_path / "data" / "1m"
     data.mkdir(parents=True)
-    source = (REPO / "session_configs" / "sample_data" / "1m" / "ETH_BTC.csv").read_text()
+    source = (
+        REPO / "session_configs" / "sample_data" / "1m" / "ETH_BTC.csv"
+    ).read_text()
     lines = source.splitlines()
     fields = lines[10].split(",")
     fields[2] = "nan"
     lines[10] = ",".join(fields)
     (data / "ETH_BTC.csv").write_text("\n".join(lines) + "\n")
     config = write_config(
-        tmp_path / "c.json", ["ETH_BTC"],
+        tmp_path / "c.json",
+        ["ETH_BTC"],
         [ma_cross(config={"symbols": ["ETH_BTC"], "interval": "5m"})],
     )
-    done = stratagem("run", str(config), "--data", str(tmp_path / "data"), "--out", str(tmp_path / "o"))
+    done = stratagem(
+        "run",
+        str(config),
+        "--data",
+        str(tmp_path / "data"),
+        "--out",
+        str(tmp_path / "o"),
+    )
     assert done.returncode == 2
-    assert "ETH_BTC.csv" in done.stderr and "row 11" in done.stderr and "high" in done.stderr
+    assert (
+        "ETH_BTC.csv" in done.stderr
+        and "row 11" in done.stderr
+        and "high" in done.stderr
+    )
     assert "Traceback" not in done.stderr
 
 

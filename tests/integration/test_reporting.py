@@ -67,9 +67,15 @@ def test_hook_stratagem_report_metrics(tmp_path: Path, reporter_module: str) -> 
                     "metrics_interval_s": 0.1,
                     "reporters": ["recorder", "broken"],
                     "strategies": [
-                        {"module": "ma_cross",
-                         "config": {"symbols": ["ETH_BTC", "LTC_BTC"], "interval": "5m",
-                                    "fast_period": 3, "slow_period": 6}}
+                        {
+                            "module": "ma_cross",
+                            "config": {
+                                "symbols": ["ETH_BTC", "LTC_BTC"],
+                                "interval": "5m",
+                                "fast_period": 3,
+                                "slow_period": 6,
+                            },
+                        }
                     ],
                 }
             }

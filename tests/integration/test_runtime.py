@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
-from stratagem_ma_cross import MACross, MACrossConfig
 
 from stratagem import Signal, Strategy, StrategyConfig, StrategyContext
 from stratagem.runtime.manager import StartupError
 from stratagem.testing import load_bars, make_bars, run_strategy
+from stratagem_ma_cross import MACross, MACrossConfig
 
 SAMPLE = Path(__file__).resolve().parents[2] / "session_configs" / "sample_data"
 SYMBOLS = ["ADA_BTC", "DASH_BTC", "ETC_BTC", "ETH_BTC", "LTC_BTC"]
@@ -83,7 +83,9 @@ def test_hook_stratagem_on_stop(sample) -> None:
     assert outcome.metrics["rec"]["state"] == "stopped"
 
 
-def test_data_driven_signals_are_identical_across_runs_and_thread_counts(sample) -> None:
+def test_data_driven_signals_are_identical_across_runs_and_thread_counts(
+    sample,
+) -> None:
     single = run_strategy([ma_cross("m0")], bars=sample).by_strategy("m0")
     assert len(single) > 50
     again = run_strategy([ma_cross("m0")], bars=sample).by_strategy("m0")
@@ -148,7 +150,10 @@ def test_on_error_stop_ends_the_session_as_failed(sample) -> None:
         instance_options={"on_error": "stop"},
     )
     assert outcome.result.status == "failed"
-    assert "boom" in outcome.result.reason and "third bar is poison" in outcome.result.reason
+    assert (
+        "boom" in outcome.result.reason
+        and "third bar is poison" in outcome.result.reason
+    )
     assert outcome.result.steps < 2880
 
 

@@ -66,7 +66,9 @@ class Watcher(Strategy):
 
     def on_symbol_added(self, ctx: StrategyContext, symbol: str) -> None:
         history = {iv: len(ctx.bars(symbol, iv)) for iv in self.config.intervals}
-        self.added.append((symbol, threading.current_thread().name, ctx.time_ns, history))
+        self.added.append(
+            (symbol, threading.current_thread().name, ctx.time_ns, history)
+        )
         for interval in self.config.intervals:
             ctx.subscribe(symbol, interval)
 
@@ -135,7 +137,9 @@ def test_live_feed_publishes_exactly_what_replay_publishes(sample) -> None:
     replay = run_strategy([("w", Watcher, WatchConfig())], bars=sample)
     feed = sorted(
         (
-            LiveBar(s, int(b.ts[i]), b.open[i], b.high[i], b.low[i], b.close[i], b.volume[i])
+            LiveBar(
+                s, int(b.ts[i]), b.open[i], b.high[i], b.low[i], b.close[i], b.volume[i]
+            )
             for s, b in sample.items()
             for i in range(len(b))
         ),
@@ -149,7 +153,9 @@ def test_live_feed_publishes_exactly_what_replay_publishes(sample) -> None:
     coordinator = SessionCoordinator(
         SYMBOLS, processor, manager, MemorySource({}), speed_multiplier=0
     )
-    result = coordinator.run_live(iter(feed), start_ns=min(int(b.ts[0]) for b in sample.values()))
+    result = coordinator.run_live(
+        iter(feed), start_ns=min(int(b.ts[0]) for b in sample.values())
+    )
     assert result.status == "ok"
     for symbol in SYMBOLS:
         for interval in INTERVALS:

@@ -17,6 +17,7 @@ from typing import Any
 import click
 import pytest
 from click.testing import CliRunner, Result
+
 from stratagem import __version__
 from stratagem._config_loading import session_json_schema
 from stratagem.cli import CliState, StratagemGroup, main

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
+
 from stratagem._config_loading import (
     ConfigError,
     ConfigIssue,

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from stratagem._docs import (
     CONFIG_FILE,
     HOOKS_FILE,

@@ -14,7 +14,9 @@ def test_interval_minutes(name: str, minutes: int) -> None:
     assert interval_minutes(name) == minutes
 
 
-@pytest.mark.parametrize(("name", "canonical"), [("60m", "1h"), ("1440m", "1d"), ("7m", "7m")])
+@pytest.mark.parametrize(
+    ("name", "canonical"), [("60m", "1h"), ("1440m", "1d"), ("7m", "7m")]
+)
 def test_one_spelling_per_width(name: str, canonical: str) -> None:
     assert canonical_interval(name) == canonical
 

@@ -9,6 +9,7 @@ from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
+
 from stratagem import _loader
 from stratagem._loader import (
     PluginLoadError,

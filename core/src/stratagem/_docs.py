@@ -253,13 +253,20 @@ def render_config_reference() -> str:
         if model in done:
             continue
         done.add(model)
-        out += [f"## `{path}`", "", "| key | type | default | meaning |", "|---|---|---|---|"]
+        out += [
+            f"## `{path}`",
+            "",
+            "| key | type | default | meaning |",
+            "|---|---|---|---|",
+        ]
         for name, info in model.model_fields.items():
             key = info.alias or name
             nested = _nested_model(info.annotation)
             if nested is not None:
                 suffix = "[]" if "list[" in _annotation(info.annotation) else ""
-                queue.append((f"{path}.{key}{suffix}".removeprefix("(top level)."), nested))
+                queue.append(
+                    (f"{path}.{key}{suffix}".removeprefix("(top level)."), nested)
+                )
             if info.is_required():
                 default = "required"
             else:
@@ -267,7 +274,9 @@ def render_config_reference() -> str:
                 if isinstance(value, BaseModel):
                     value = value.model_dump(mode="json", by_alias=True)
                 default = f"`{json.dumps(value, default=str)}`"
-            kind = re.sub(r"\b(?:[a-z_]+\.)+([A-Za-z_]+)", r"\1", _annotation(info.annotation))
+            kind = re.sub(
+                r"\b(?:[a-z_]+\.)+([A-Za-z_]+)", r"\1", _annotation(info.annotation)
+            )
             out.append(
                 f"| `{key}` | `{kind}` | {default} | "
                 f"{(info.description or '').replace('|', '/')} |"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from numbers import Integral
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from numbers import Integral
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -45,14 +45,17 @@ class Signal:
 
     def __post_init__(self) -> None:
         if not isinstance(self.symbol, str) or not self.symbol:
-            raise SignalError(f"signal symbol must be a non-empty str, got {self.symbol!r}")
+            raise SignalError(
+                f"signal symbol must be a non-empty str, got {self.symbol!r}"
+            )
         if not isinstance(self.interval, str) or not self.interval:
             raise SignalError(
                 f"signal interval must be a non-empty str, got {self.interval!r}"
             )
         if isinstance(self.bar_ts, bool) or not isinstance(self.bar_ts, Integral):
             raise SignalError(
-                f"signal bar_ts must be int nanoseconds, got {type(self.bar_ts).__name__}"
+                "signal bar_ts must be int nanoseconds, got "
+                f"{type(self.bar_ts).__name__}"
             )
         object.__setattr__(self, "bar_ts", int(self.bar_ts))
         if self.side not in SIDES:

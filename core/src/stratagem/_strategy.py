@@ -1,4 +1,5 @@
-"""The strategy API: :class:`Strategy`, :class:`StrategyConfig`, :class:`StrategyContext`."""
+"""The strategy API: :class:`Strategy`, :class:`StrategyConfig` and
+:class:`StrategyContext`."""
 
 from __future__ import annotations
 
@@ -84,16 +85,16 @@ class Strategy:
                     )
                 if not hasattr(value, f"{hookspecs.PROJECT_NAME}_impl"):
                     raise TypeError(
-                        f"{cls.__qualname__}.{name} overrides a hook without @hookimpl; "
-                        "pluggy would ignore it silently (override "
+                        f"{cls.__qualname__}.{name} overrides a hook without "
+                        "@hookimpl; pluggy would ignore it silently (override "
                         f"{name.removeprefix('stratagem_')} instead)"
                     )
             elif name.startswith("on_") and name not in LIFECYCLE:
                 hint = difflib.get_close_matches(name, LIFECYCLE, n=1, cutoff=0.85)
                 if hint:
                     raise TypeError(
-                        f"{cls.__qualname__}.{name} is not a lifecycle method and would "
-                        f"never be called; did you mean {hint[0]}?"
+                        f"{cls.__qualname__}.{name} is not a lifecycle method and "
+                        f"would never be called; did you mean {hint[0]}?"
                     )
 
     # --- lifecycle, overridden by strategies -------------------------------------
@@ -122,7 +123,9 @@ class Strategy:
         self.on_start(ctx)
 
     @hookimpl
-    def stratagem_on_bars(self, ctx: StrategyContext, symbol: str, interval: str) -> None:
+    def stratagem_on_bars(
+        self, ctx: StrategyContext, symbol: str, interval: str
+    ) -> None:
         self.on_bars(ctx, symbol, interval)
 
     @hookimpl
@@ -183,7 +186,7 @@ class StrategyContext:
         return self._data.intervals
 
     def bars(self, symbol: str, interval: str) -> Bars:
-        """Read-only zero-copy view of ``(symbol, interval)`` as of this notification."""
+        """Read-only zero-copy view of ``(symbol, interval)`` as of this step."""
         key = (symbol, interval)
         series = self._series_cache.get(key)
         if series is None:
@@ -227,8 +230,8 @@ class StrategyContext:
             if symbol not in symbols:
                 hint = difflib.get_close_matches(symbol, symbols, n=1)
                 raise SubscriptionError(
-                    f"strategy {self.id!r} subscribed to symbol {symbol!r}, which is not "
-                    f"in the session (symbols: {', '.join(symbols)})"
+                    f"strategy {self.id!r} subscribed to symbol {symbol!r}, which is "
+                    f"not in the session (symbols: {', '.join(symbols)})"
                     + (f"; did you mean {hint[0]!r}?" if hint else "")
                 )
             raise SubscriptionError(

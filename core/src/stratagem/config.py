@@ -70,7 +70,8 @@ class DataConfig(_Model):
 class ScannerConfig(_Model):
     name: str = Field(description="Registered scanner name, e.g. 'schedule'.")
     config: dict[str, Any] = Field(
-        default_factory=dict, description="Options validated by the scanner's own model."
+        default_factory=dict,
+        description="Options validated by the scanner's own model.",
     )
 
 

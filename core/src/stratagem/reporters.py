@@ -37,7 +37,8 @@ def metrics_table(report: MetricsReport) -> Table:
     system = report.system
     title = (
         f"{system.get('mode')}  bars in {system.get('bars_in', 0):,}  "
-        f"{system.get('bars_per_s', 0):,.0f} bars/s  wall {system.get('wall_s', 0):.2f}s"
+        f"{system.get('bars_per_s', 0):,.0f} bars/s  "
+        f"wall {system.get('wall_s', 0):.2f}s"
     )
     table = Table(title=title, title_justify="left")
     table.add_column("strategy")
@@ -45,10 +46,10 @@ def metrics_table(report: MetricsReport) -> Table:
         table.add_column(header, justify="right")
     bottleneck = system.get("bottleneck")
     for strategy_id, snap in report.strategies.items():
-        name = f"{strategy_id} (bottleneck)" if strategy_id == bottleneck else strategy_id
-        table.add_row(
-            name, *(fmt.format(snap.get(key, 0)) for _, key, fmt in _COLUMNS)
+        name = (
+            f"{strategy_id} (bottleneck)" if strategy_id == bottleneck else strategy_id
         )
+        table.add_row(name, *(fmt.format(snap.get(key, 0)) for _, key, fmt in _COLUMNS))
     return table
 
 

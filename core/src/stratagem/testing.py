@@ -166,7 +166,9 @@ def run_strategy(
         entries = list(strategy)
     bars = dict(bars or {})
     if source is None:
-        source = MemorySource({(symbol, "1m"): arrays for symbol, arrays in bars.items()})
+        source = MemorySource(
+            {(symbol, "1m"): arrays for symbol, arrays in bars.items()}
+        )
     options = dict(instance_options or {})
     instances = [
         StrategyInstance(id=sid, strategy_cls=cls, config=cfg, **options)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import pytest
+
 from stratagem import Bars, StartupError, StrategyContext
 from stratagem.testing import MemorySource, make_bars, run_strategy
 from stratagem_donchian_breakout import Channel, DonchianBreakout

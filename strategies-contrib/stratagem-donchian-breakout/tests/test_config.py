@@ -6,6 +6,7 @@ from importlib.metadata import distribution
 
 import pytest
 from pydantic import ValidationError
+
 from stratagem import StrategySpec
 from stratagem_donchian_breakout import DonchianBreakout, DonchianBreakoutConfig
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from stratagem.testing import load_bars, run_strategy
 from stratagem_ma_cross import MACross
 

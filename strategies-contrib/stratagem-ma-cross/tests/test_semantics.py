@@ -6,7 +6,6 @@ import math
 import random
 from collections.abc import Iterable, Sequence
 
-import pytest
 from stratagem.testing import make_bars, run_strategy
 from stratagem_ma_cross import MACross
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from stratagem.testing import MemorySource, load_bars, make_bars, run_strategy
 from stratagem_rsi_reversion import RSIReversion, WilderRSI
 

@@ -71,8 +71,15 @@ def test_bar_views_are_read_only_and_zero_copy() -> None:
     data = SessionData()
     series = data.add_series("X", "5m", 4, derived=True)
     values = np.arange(4, dtype=float) + 1
-    series.write(np.arange(4, dtype=np.int64) * 300 * 10**9, values, values, values,
-                 values, values, np.full(4, 100.0))
+    series.write(
+        np.arange(4, dtype=np.int64) * 300 * 10**9,
+        values,
+        values,
+        values,
+        values,
+        values,
+        np.full(4, 100.0),
+    )
     series.publish(3)
     view = series.view()
     assert len(view) == 3 and view.close.tolist() == [1.0, 2.0, 3.0]

@@ -1,4 +1,5 @@
-"""Bar intervals: the names configs use (``"1m"``, ``"5m"``, ``"1h"``) and their widths."""
+"""Bar intervals: the names configs use (``"1m"``, ``"5m"``, ``"1h"``) and their
+widths."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def interval_minutes(name: str) -> int:
 
 
 def interval_name(minutes: int) -> str:
-    """Canonical name of a width in minutes: 5 -> ``"5m"``, 60 -> ``"1h"``, 1440 -> ``"1d"``."""
+    """Canonical name of a width in minutes: 5 -> ``"5m"``, 60 -> ``"1h"``."""
     if minutes <= 0:
         raise IntervalError(f"interval width must be positive, got {minutes} minutes")
     if minutes % 1440 == 0:

@@ -166,7 +166,9 @@ class BarSeries:
         cols["volume"][self.written : end] = volume
         if self.derived:
             if quality is None:
-                raise ValueError(f"{self.symbol} {self.interval}: derived bars need quality")
+                raise ValueError(
+                    f"{self.symbol} {self.interval}: derived bars need quality"
+                )
             cols["quality"][self.written : end] = quality
         self.written = end
 
@@ -194,7 +196,7 @@ class BarSeries:
         return int(np.searchsorted(ts[:n], t_ns - self.width_ns, side="right"))
 
     def column(self, name: str) -> np.ndarray:
-        """Read-only view of the written rows of column ``name`` (for writers/outputs)."""
+        """Read-only view of the written rows of column ``name`` (for outputs)."""
         return self._ro[name][: self.written]
 
 

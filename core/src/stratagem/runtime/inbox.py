@@ -87,7 +87,7 @@ class BoundedInbox:
         return self._steps
 
     def put(self, step: Step) -> int:
-        """Enqueue ``step``; returns the number of notifications dropped to make room."""
+        """Enqueue ``step``; returns the notifications dropped to make room."""
         with self._cond:
             dropped = 0
             if self._steps >= self.capacity:
@@ -135,7 +135,7 @@ class BoundedInbox:
         return 0
 
     def _coalesce(self, newest: Step) -> int:
-        """Fold all waiting steps and ``newest`` into one; returns notifications lost."""
+        """Fold the waiting steps and ``newest`` into one; returns those lost."""
         kept: list[Message] = []
         latest: dict[SeriesKey, int] = {}
         total = len(newest.items)

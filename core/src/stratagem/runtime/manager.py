@@ -99,9 +99,7 @@ class StrategyManager:
             thread.start()
         self._started = True
         self._broadcast(Control("start", self._next_seq(), time_ns), wait=True)
-        fatal = [
-            f"{f.strategy}: {f.error}" for f in self.failures if f.hook == "start"
-        ]
+        fatal = [f"{f.strategy}: {f.error}" for f in self.failures if f.hook == "start"]
         if fatal:
             self.stop(time_ns)
             raise StartupError("; ".join(fatal))
@@ -205,7 +203,7 @@ class StrategyManager:
             thread.inbox.put_control(Control("drain", seq, 0))
         self._await(seq, {thread: [] for thread in live})
 
-    # --- outputs -----------------------------------------------------------------------
+    # --- outputs -------------------------------------------------------------------
 
     def signals(self) -> list[Signal]:
         """Every signal, ordered by clock step, then config order, then emission."""

@@ -163,7 +163,9 @@ class SessionCoordinator:
             return False
         now = self.processor.time_ns
         if now is None:
-            raise RuntimeError("add_symbol is for a running session; list it in symbols")
+            raise RuntimeError(
+                "add_symbol is for a running session; list it in symbols"
+            )
         if not self.source.available(symbol, "1m"):
             log.error("cannot add %s: the data source has no 1m bars for it", symbol)
             self.result.skipped_symbols.append(symbol)

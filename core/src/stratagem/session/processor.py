@@ -114,7 +114,9 @@ class DataProcessor:
         for minutes in self.minutes:
             bars = bars_1m if minutes == 1 else resample(bars_1m, minutes)
             if minutes > 1 and coarse is not None and coarse_minutes:
-                bars = self._prepend_coarse(bars, bars_1m, coarse, coarse_minutes, minutes)
+                bars = self._prepend_coarse(
+                    bars, bars_1m, coarse, coarse_minutes, minutes
+                )
             width = minutes * NS_PER_MINUTE
             closed = int(np.searchsorted(bars.ts, now_ns - width, side="right"))
             first = max(0, closed - self.warmup_bars)
@@ -173,7 +175,9 @@ class DataProcessor:
         steps, series_ids, counts = [], [], []
         for order, tracked in enumerate(self._tracked):
             series = tracked.series
-            pending_ends = series.column("ts")[series.n :] + tracked.minutes * NS_PER_MINUTE
+            pending_ends = (
+                series.column("ts")[series.n :] + tracked.minutes * NS_PER_MINUTE
+            )
             if len(pending_ends) == 0:
                 continue
             # len(times) stands for the final flush at session end
@@ -253,8 +257,10 @@ class DataProcessor:
 
     # --- live ------------------------------------------------------------------------
 
-    def add_live_symbol(self, symbol: str, history_1m: BarArrays, now_ns: int) -> StepItems:
-        """Add a symbol fed live; ``history_1m`` (bars closed by ``now_ns``) warms it up."""
+    def add_live_symbol(
+        self, symbol: str, history_1m: BarArrays, now_ns: int
+    ) -> StepItems:
+        """Add a live symbol, warmed up by ``history_1m`` (bars closed by now)."""
         published = self.add_symbol(symbol, history_1m, now_ns, history_only=True)
         resamplers = []
         for tracked in self._tracked:
@@ -359,7 +365,9 @@ class DataProcessor:
         for resamplers in self._resamplers.values():
             for tracked, resampler in resamplers:
                 done = (
-                    resampler.flush() if now_ns is None else resampler.close_through(now_ns)
+                    resampler.flush()
+                    if now_ns is None
+                    else resampler.close_through(now_ns)
                 )
                 if done is not None:
                     _write(tracked.series, done)

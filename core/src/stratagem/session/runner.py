@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any
 
 import stratagem
 from stratagem._records import MetricsReport, Signal
-from stratagem.data.session_data import SessionData
 from stratagem.data.bars import BarArrays
+from stratagem.data.session_data import SessionData
 from stratagem.data.sources import DataSourceError, write_bars_csv
-from stratagem.data.validation import BarValidationError
 from stratagem.data.timefmt import format_ts, to_ns
+from stratagem.data.validation import BarValidationError
 from stratagem.runtime.manager import DATA_DRIVEN, StrategyManager
 from stratagem.runtime.thread import StrategyInstance
 from stratagem.session.coordinator import SessionCoordinator, SessionResult
@@ -132,7 +132,9 @@ class SessionRun:
         self.speed = cfg.speed_multiplier if options.speed is None else options.speed
         self.mode = DATA_DRIVEN if self.speed == 0 else "clock-driven"
         self.data_root = self._data_root()
-        self.source = loaded.data_source.factory(self.data_root, {"validation": cfg.data.validation})
+        self.source = loaded.data_source.factory(
+            self.data_root, {"validation": cfg.data.validation}
+        )
         self.data = SessionData()
         upkeep = cfg.streaming.data_upkeep
         self.processor = DataProcessor(
@@ -318,11 +320,15 @@ class SessionRun:
             "mode": self.mode,
             "speed_multiplier": self.speed,
             "session": {
-                "start": format_ts(result.start_ns) if result and result.start_ns else None,
+                "start": format_ts(result.start_ns)
+                if result and result.start_ns
+                else None,
                 "end": format_ts(result.end_ns) if result and result.end_ns else None,
                 "steps": result.steps if result else 0,
                 "symbols": self.processor.symbols,
-                "symbols_added": [i.as_dict() for i in result.insertions] if result else [],
+                "symbols_added": [i.as_dict() for i in result.insertions]
+                if result
+                else [],
                 "symbols_skipped": result.skipped_symbols if result else [],
                 "stuck_threads": result.stuck_threads if result else [],
             },
@@ -336,7 +342,8 @@ class SessionRun:
                 if str(r.status) == "OK"
             ],
             "strategies": [
-                {"id": i.id, "dist": i.dist, "version": i.version} for i in self.instances
+                {"id": i.id, "dist": i.dist, "version": i.version}
+                for i in self.instances
             ],
             "data": {
                 "root": str(self.data_root),

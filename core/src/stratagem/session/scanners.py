@@ -65,9 +65,7 @@ class VolumeSurgeConfig(_Model):
         3.0, gt=0, description="Recent/baseline volume ratio needed to be added."
     )
     top: int = Field(1, ge=1, description="At most this many symbols per scan.")
-    every_minutes: int = Field(
-        60, ge=1, description="Session minutes between scans."
-    )
+    every_minutes: int = Field(60, ge=1, description="Session minutes between scans.")
 
     @model_validator(mode="after")
     def _unique(self) -> VolumeSurgeConfig:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
+
 from stratagem import (
     NS_PER_MINUTE,
     Bars,

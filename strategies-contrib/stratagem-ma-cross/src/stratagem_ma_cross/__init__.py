@@ -1,11 +1,11 @@
-"""``ma_cross``: buy when the fast SMA crosses above the slow one, sell on the way down."""
+"""``ma_cross``: buy when the fast SMA crosses above the slow one, sell when it
+crosses below."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
-
 from pydantic import Field, model_validator
 
 from stratagem import (
@@ -73,7 +73,9 @@ class MACross(Strategy):
         # one step can publish several bars of a series (a gap up to a window's end):
         # each is evaluated, oldest first, as if it had come alone
         for end in range(max(n - ctx.new_bars, self.config.slow_period - 1), n):
-            side, fast, slow = self._evaluate(symbol, closes[end - self.config.slow_period + 1 : end + 1])
+            side, fast, slow = self._evaluate(
+                symbol, closes[end - self.config.slow_period + 1 : end + 1]
+            )
             if side is None or bars.quality[end] < self.config.min_quality:
                 continue
             cfg = self.config
@@ -91,7 +93,7 @@ class MACross(Strategy):
     def _evaluate(
         self, symbol: str, window: np.ndarray
     ) -> tuple[str | None, float, float]:
-        """Update the crossing state with the bar closing ``window``; its side, if any."""
+        """Update the crossing state with the bar ending ``window``; its side."""
         cfg = self.config
         closes = window.tolist()
         slow = math.fsum(closes) / cfg.slow_period

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from pydantic import Field, model_validator
+
 from stratagem import (
     Signal,
     Strategy,
