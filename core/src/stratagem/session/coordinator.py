@@ -287,15 +287,11 @@ class SessionCoordinator:
     def _wait_for(self, t0: int, session_ns: int) -> None:
         """Sleep until the wall time scheduled for ``session_ns``; record the lag."""
         due = self._wall0 + (session_ns - t0) / NS_PER_SECOND / self.speed
-        while True:
+        # sleep, never spin: a spinning thread holds the GIL for whole switch
+        # intervals and starves the strategy threads it is pacing
+        remaining = due - time.perf_counter()
+        while remaining > 0 and not self._stop.wait(remaining):
             remaining = due - time.perf_counter()
-            if remaining <= 0:
-                break
-            if remaining > 0.002:
-                self._stop.wait(remaining - 0.001)
-                if self._stop.is_set():
-                    return
-            # the last millisecond is spun: sleep's granularity would add drift
         self.lag.add(int((time.perf_counter() - due) * NS_PER_SECOND))
 
     def _live_steps(self, feed: Iterable[LiveBar]) -> Iterable[tuple[int, list]]:
