@@ -1,0 +1,144 @@
+"""Benchmark 3: clock-driven latency, notification -> on_bars and -> signal.
+
+ma_cross on the five files replayed at 2,000x over a slice of the session. The
+runtime's own metrics give, per run, ``wait_*`` (hand-off of a step until the
+strategy thread starts on it) and ``signal_latency_*`` (hand-off until ``emit``).
+Per-run percentiles rest on few samples (one per 5m step), so the samples of every
+repeat are also pooled. A floor is measured beside it: how long this machine takes
+to wake a thread parked on a ``threading.Condition``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import numpy as np
+from _common import (
+    NS_PER_MINUTE,
+    Context,
+    Result,
+    Target,
+    overlap_ns,
+    run_session,
+    write_session,
+)
+
+SPEED = 2000.0
+TARGET_US = 250.0
+
+METHOD = (
+    "ma_cross on the five files, clock-driven at 2,000x (one 1m step every 30 ms), "
+    "over a 4 h slice starting one day into the common range (~7 s wall per run); "
+    "load_session + SessionRun.run. wait = the runtime's wait_time (step handed out "
+    "-> strategy thread starts it), signal = signal_latency (step handed out -> "
+    "ctx.emit). Per-run p50/p99/max are the runtime's metrics (median over runs); "
+    "'pooled' percentiles take the raw samples of all runs together. Floor: a thread "
+    "parked on threading.Condition woken by another thread every 5 ms, notify -> "
+    "running."
+)
+
+
+def _samples(stats: Any) -> np.ndarray:
+    ring = stats._ring
+    return ring[: min(stats.count, len(ring))].astype(np.float64) / 1000.0
+
+
+def condition_wake_floor(samples: int) -> np.ndarray:
+    """Microseconds from ``notify()`` until the parked thread runs, per sample."""
+    cond = threading.Condition()
+    box: list[int | None] = []
+    woke: list[float] = []
+
+    def worker() -> None:
+        while True:
+            with cond:
+                while not box:
+                    cond.wait()
+                sent = box.pop()
+            if sent is None:
+                return
+            woke.append((time.perf_counter_ns() - sent) / 1000.0)
+
+    thread = threading.Thread(target=worker, daemon=True)
+    thread.start()
+    for _ in range(samples):
+        time.sleep(0.005)
+        with cond:
+            box.append(time.perf_counter_ns())
+            cond.notify()
+    with cond:
+        box.append(None)
+        cond.notify()
+    thread.join()
+    return np.asarray(woke)
+
+
+def run(ctx: Context) -> Result:
+    result = Result(
+        "latency", "Latency, clock-driven at 2,000x (ma_cross, 5 files)", METHOD
+    )
+    first, last = overlap_ns(ctx.bars_root)
+    if ctx.quick:
+        start, minutes = first + 120 * NS_PER_MINUTE, 60
+    else:
+        start, minutes = first + 1440 * NS_PER_MINUTE, 240
+    end = min(start + minutes * NS_PER_MINUTE, last)
+    scratch = ctx.tmpdir("latency-")
+    config = write_session(
+        scratch / "latency.json", ctx.bars_root, speed=SPEED, start_ns=start, end_ns=end
+    )
+    names = [
+        ("wait", "wait_time", "wait"),
+        ("signal", "signal_latency", "signal_latency"),
+    ]
+    per_run = {
+        (label, q): result.figure(f"{label} {q} (per run)", "us")
+        for label, _, _ in names
+        for q in ("p50", "p99", "max")
+    }
+    overruns = result.figure("overruns", "steps")
+    pooled: dict[str, list[np.ndarray]] = {label: [] for label, _, _ in names}
+    floor: list[np.ndarray] = []
+    for index in range(ctx.repeat):
+        run, outcome = run_session(config, scratch / f"out-{index}")
+        snap = outcome.metrics["strategies"]["ma_cross"]
+        metrics = run.manager.threads[0].metrics
+        for label, attr, prefix in names:
+            for q in ("p50", "p99", "max"):
+                per_run[(label, q)].add(snap[f"{prefix}_{q}_ms"] * 1000.0)
+            pooled[label].append(_samples(getattr(metrics, attr)))
+        overruns.add(snap["overruns"])
+        floor.append(condition_wake_floor(40 if ctx.quick else 200))
+        ctx.log(
+            f"latency repeat {index + 1}: wait p99 {snap['wait_p99_ms'] * 1000:.0f}us, "
+            f"signal p99 {snap['signal_latency_p99_ms'] * 1000:.0f}us, "
+            f"overruns {snap['overruns']}"
+        )
+    pooled_values: dict[str, dict[str, float]] = {}
+    for label, arrays in [*pooled.items(), ("Condition wake floor", floor)]:
+        values = np.concatenate(arrays) if arrays else np.empty(0)
+        if len(values) == 0:
+            continue
+        p50, p99 = np.percentile(values, [50, 99])
+        pooled_values[label] = {"p50": p50, "p99": p99, "max": float(values.max())}
+        for q, value in pooled_values[label].items():
+            result.figure(f"{label} {q} (pooled)", "us").add(value)
+        result.info[f"{label} samples pooled"] = int(len(values))
+    result.info["slice"] = {"start_ns": start, "end_ns": end, "speed": SPEED}
+    targets = []
+    for label in ("wait", "signal"):
+        if label not in pooled_values:
+            continue
+        targets.append(
+            Target(
+                f"{label} p99 <= 250 us (pooled over runs)",
+                pooled_values[label]["p99"],
+                "<=",
+                TARGET_US,
+                "us",
+            )
+        )
+    result.targets = targets
+    return result

@@ -1,0 +1,52 @@
+"""``python bench/run.py --quick`` runs on tiny inputs and writes both result files."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BENCHMARKS = {"throughput", "notify", "latency", "replay", "memory", "backpressure"}
+
+
+@pytest.mark.slow
+def test_quick_bench_writes_every_benchmark(tmp_path: Path, shared_data: Path) -> None:
+    if importlib.util.find_spec("backtrader") is None:
+        pytest.skip(
+            "backtrader is not installed; the throughput benchmark compares to it"
+        )
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "run.py"),
+            "--quick",
+            "--out",
+            str(tmp_path),
+            "--data",
+            str(shared_data),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+
+    document = json.loads((tmp_path / "latest.json").read_text())
+    assert set(document["benchmarks"]) == BENCHMARKS
+    assert document["meta"]["quick"] is True
+    for name, bench in document["benchmarks"].items():
+        assert bench["figures"], name
+        assert all(figure["n"] == 1 for figure in bench["figures"]), name
+    statuses = {target["status"] for target in document["targets"]}
+    assert statuses <= {"MET", "MISSED"} and statuses
+
+    markdown = (tmp_path / "latest.md").read_text()
+    assert markdown.startswith("# stratagem benchmarks")
+    assert markdown in done.stdout
+    assert "| benchmark | target | figure | status |" in markdown
