@@ -250,3 +250,54 @@ def test_a_slow_strategy_in_clock_mode_overruns_within_its_bound(policy) -> None
     if policy != "block":
         # the fast strategy's hand-off latency does not inherit the slow one's queue
         assert fast["wait_p50_ms"] < slow["wait_p50_ms"]
+
+
+class LateSubscriber(Strategy):
+    """Listens to ETH_BTC 15m; at its fourth bar it also subscribes to LTC_BTC 1m."""
+
+    config_class = ListConfig
+    last: LateSubscriber
+
+    def __init__(self, config: ListConfig) -> None:
+        super().__init__(config)
+        self.subscribed_at: int | None = None
+        self.ltc_steps: list[tuple[int, int]] = []
+        LateSubscriber.last = self
+
+    def on_start(self, ctx: StrategyContext) -> None:
+        ctx.subscribe("ETH_BTC", "15m")
+
+    def on_bars(self, ctx: StrategyContext, symbol: str, interval: str) -> None:
+        if symbol == "LTC_BTC":
+            self.ltc_steps.append((ctx.time_ns, ctx.new_bars))
+        elif len(ctx.bars(symbol, interval)) == 4:
+            ctx.subscribe("LTC_BTC", "1m")
+            self.subscribed_at = ctx.time_ns
+
+
+def test_a_subscription_made_in_on_bars_takes_effect_from_the_next_step(sample):
+    run_strategy([("late", LateSubscriber, ListConfig())], bars=sample)
+    late = LateSubscriber.last
+    assert late.subscribed_at is not None
+    ltc = sample["LTC_BTC"]
+    # every LTC bar that closed after the subscribing step, each at its own step
+    ends = [
+        int(t) + 60 * 10**9 for t in ltc.ts if int(t) + 60 * 10**9 > late.subscribed_at
+    ]
+    assert [t for t, _ in late.ltc_steps] == ends
+    assert {new for _, new in late.ltc_steps} == {1}
+
+
+def test_a_stopping_failure_keeps_no_signal_from_later_steps(sample) -> None:
+    alone = run_strategy([ma_cross()], bars=sample).by_strategy("ma")
+    outcome = run_strategy(
+        [ma_cross(), ("boom", Boom, ListConfig(fail_at=60))],
+        bars=sample,
+        instance_options={"on_error": "stop"},
+    )
+    (failure,) = outcome.failures
+    stop_at = failure.bar_ts + 5 * 60 * 10**9  # the step that published that bar
+    five = 5 * 60 * 10**9
+    expected = [s for s in alone if s.bar_ts + five <= stop_at]
+    assert 0 < len(expected) < len(alone)
+    assert _key(outcome.by_strategy("ma")) == _key(expected)

@@ -39,7 +39,20 @@ class Control:
     done: threading.Event | None = field(default=None, repr=False)
 
 
-Message = Step | Control
+@dataclass(slots=True)
+class Batch:
+    """Consecutive data-driven steps handed over at once (one barrier for all).
+
+    Each thread keeps from every step the items it subscribes to, with the
+    subscriptions it has at that step; views are as of each step, so handing several
+    steps over at once changes nothing a strategy can observe.
+    """
+
+    seq: int
+    steps: list[Step]
+
+
+Message = Step | Batch | Control
 
 
 class DirectInbox:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from queue import Empty, SimpleQueue
 from typing import TYPE_CHECKING, Any
 
 from stratagem._records import Signal
 from stratagem.data.timefmt import format_ts
-from stratagem.runtime.inbox import BoundedInbox, Control, SeriesKey, Step
+from stratagem.runtime.inbox import Batch, BoundedInbox, Control, SeriesKey, Step
 from stratagem.runtime.metrics import bottleneck
 from stratagem.runtime.thread import StrategyFailure, StrategyInstance, StrategyThread
 
@@ -30,6 +30,9 @@ log = logging.getLogger("stratagem.runtime")
 perf_ns = time.perf_counter_ns
 
 DATA_DRIVEN = "data-driven"
+
+#: ``(step index or None, session time, items)`` as the processor gives them
+ReplayStep = tuple[int | None, int, list[tuple[SeriesKey, int]]]
 MODES = (DATA_DRIVEN, "clock-driven", "live")
 
 
@@ -65,11 +68,14 @@ class StrategyManager:
         self.mode = mode
         self.data = data
         self.join_timeout_s = join_timeout_s
-        self._done: SimpleQueue[tuple[int, int]] = SimpleQueue()
+        self._done: SimpleQueue[tuple[int, int, int | None]] = SimpleQueue()
         self._routing_dirty = True
         self._routes: dict[SeriesKey, list[StrategyThread]] = {}
+        self._subscribed: frozenset[SeriesKey] = frozenset()
         self.failures: list[StrategyFailure] = []
         self.stop_requested: str | None = None
+        #: session time of the step whose failure stopped the session
+        self.stopped_at_ns: int | None = None
         self._lock = threading.Lock()
         self._seq = 0
         self.threads = [
@@ -142,6 +148,8 @@ class StrategyManager:
             processor's deterministic order.
         :returns: the number of notifications handed out.
         """
+        if self.mode == DATA_DRIVEN:
+            return self.dispatch_batch([(None, time_ns, list(items))])
         if self._routing_dirty:
             self._rebuild_routes()
         routes = self._routes
@@ -160,12 +168,6 @@ class StrategyManager:
         seq = self._next_seq()
         sent = perf_ns()
         delivered = 0
-        if self.mode == DATA_DRIVEN:
-            for thread, batch in per_thread.items():
-                thread.inbox.put(Step(seq, time_ns, batch, sent))
-                delivered += len(batch)
-            self._await(seq, per_thread)
-            return delivered
         for thread, batch in per_thread.items():
             metrics = thread.metrics
             if thread.busy_since or len(thread.inbox):
@@ -180,6 +182,47 @@ class StrategyManager:
                 metrics.queue_max = depth
             delivered += len(batch)
         self._watchdog_clock()
+        return delivered
+
+    def dispatch_batch(
+        self,
+        steps: Sequence[ReplayStep],
+        replay: Callable[[int, int], list[ReplayStep]] | None = None,
+    ) -> int:
+        """Data-driven: hand consecutive steps to every running thread, then wait
+        until all have finished them (one barrier for the batch).
+
+        :param steps: ``(step index, session time, items)`` in clock order; the index
+            is None for a step the processor cannot replay (the final flush).
+        :param replay: gives every step between two indexes; used to re-send the
+            rest of a batch, step by step, to a strategy that changed its
+            subscriptions inside it.
+        :returns: the notifications the batch holds for the current subscriptions.
+        """
+        if self._routing_dirty:
+            self._rebuild_routes()
+        routes = self._routes
+        delivered = sum(
+            len(routes.get(key, ())) for _, _, items in steps for key, _ in items
+        )
+        pending = {
+            thread: list(steps) for thread in self.threads if not thread.quarantined
+        }
+        while pending and steps:
+            seq = self._next_seq()
+            sent = perf_ns()
+            for thread, todo in pending.items():
+                batch = Batch(seq, [Step(seq, t, items, sent) for _, t, items in todo])
+                thread.inbox.put(batch)
+            stopped = self._await(seq, pending)
+            rest: dict[StrategyThread, list[ReplayStep]] = {}
+            for thread, position in stopped.items():
+                todo = pending[thread]
+                start, end = todo[position][0], todo[-1][0]
+                if replay is None or start is None or end is None:
+                    continue
+                rest[thread] = replay(start + 1, end)
+            pending = rest
         return delivered
 
     def notify_symbol_added(self, time_ns: int, symbol: str) -> None:
@@ -206,11 +249,17 @@ class StrategyManager:
     # --- outputs -------------------------------------------------------------------
 
     def signals(self) -> list[Signal]:
-        """Every signal, ordered by clock step, then config order, then emission."""
+        """Every signal, ordered by clock step, then config order, then emission.
+
+        When a strategy's failure stopped the session, signals of later steps (other
+        strategies may have run ahead inside a data-driven batch) are left out.
+        """
+        limit = self.stopped_at_ns
         tagged = [
-            (seq, thread.index, order, signal)
+            (when, thread.index, order, signal)
             for thread in self.threads
-            for order, (seq, signal) in enumerate(list(thread.signals))
+            for order, (when, signal) in enumerate(list(thread.signals))
+            if limit is None or when[0] <= limit
         ]
         tagged.sort(key=lambda row: row[:3])
         return [row[3] for row in tagged]
@@ -234,6 +283,12 @@ class StrategyManager:
     def _mark_routing_dirty(self) -> None:
         self._routing_dirty = True
 
+    def subscribed_keys(self) -> frozenset[SeriesKey]:
+        """Series some running strategy listens to (a new object when it changes)."""
+        if self._routing_dirty:
+            self._rebuild_routes()
+        return self._subscribed
+
     def _rebuild_routes(self) -> None:
         self._routing_dirty = False
         routes: dict[SeriesKey, list[StrategyThread]] = {}
@@ -243,6 +298,8 @@ class StrategyManager:
             for key in sorted(thread.ctx.subscriptions):
                 routes.setdefault(key, []).append(thread)
         self._routes = routes
+        if set(routes) != self._subscribed:
+            self._subscribed = frozenset(routes)
 
     def _broadcast(self, message: Control, *, wait: bool) -> None:
         targets = [t for t in self.threads if not t.quarantined]
@@ -252,19 +309,28 @@ class StrategyManager:
         if wait:
             self._await(message.seq, {thread: [] for thread in targets})
 
-    def _await(self, seq: int, pending: Iterable[StrategyThread]) -> None:
-        """Barrier: wait for ``seq`` from each thread, quarantining hung ones."""
+    def _await(
+        self, seq: int, pending: Iterable[StrategyThread]
+    ) -> dict[StrategyThread, int]:
+        """Barrier: wait for ``seq`` from each thread, quarantining hung ones.
+
+        :returns: the threads that stopped a batch early, with the position.
+        """
         waiting = {thread.index: thread for thread in pending}
+        stopped: dict[StrategyThread, int] = {}
         get = self._done.get
         while waiting:
             timeout = min(t.instance.callback_timeout_s for t in waiting.values())
             try:
-                index, done_seq = get(timeout=min(timeout, 0.5))
+                index, done_seq, position = get(timeout=min(timeout, 0.5))
             except Empty:
                 self._watchdog(waiting)
                 continue
             if done_seq == seq:
-                waiting.pop(index, None)
+                thread = waiting.pop(index, None)
+                if thread is not None and position is not None:
+                    stopped[thread] = position
+        return stopped
 
     def _watchdog(self, waiting: dict[int, StrategyThread]) -> None:
         now = perf_ns()
@@ -330,6 +396,7 @@ class StrategyManager:
             thread.quarantined = True
             thread.metrics.state = "failed"
             self._routing_dirty = True
+            self.stopped_at_ns = thread.ctx.time_ns
             self.stop_requested = (
                 f"strategy {instance.id} failed ({failure.error}) and its on_error "
                 "policy is 'stop'"

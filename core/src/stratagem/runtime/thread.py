@@ -18,7 +18,7 @@ from stratagem import hookspecs
 from stratagem._records import Signal
 from stratagem._strategy import StrategyContext, SubscriptionError
 from stratagem.data.intervals import NS_PER_SECOND
-from stratagem.runtime.inbox import BoundedInbox, Control, DirectInbox, Step
+from stratagem.runtime.inbox import Batch, BoundedInbox, Control, DirectInbox, Step
 from stratagem.runtime.metrics import StrategyMetrics
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ class StrategyThread(threading.Thread):
         instance: StrategyInstance,
         data: SessionData,
         mode: str,
-        done: SimpleQueue[tuple[int, int]],
+        done: SimpleQueue[tuple[int, int, int | None]],
         on_subscriptions_changed: Callable[[], None],
         on_failure: Callable[[StrategyThread, StrategyFailure], None],
     ) -> None:
@@ -91,7 +91,8 @@ class StrategyThread(threading.Thread):
         self.index = index
         self.instance = instance
         self.metrics = StrategyMetrics()
-        self.signals: list[tuple[int, Signal]] = []
+        #: (session time, 0 for bars / 1 for lifecycle calls) of each signal
+        self.signals: list[tuple[tuple[int, int], Signal]] = []
         self.inbox: DirectInbox | BoundedInbox = (
             DirectInbox()
             if mode == "data-driven"
@@ -104,7 +105,7 @@ class StrategyThread(threading.Thread):
         self.current: tuple[str, str | None, int | None] | None = None
         self.strategy = instance.strategy_cls(instance.config)
         self._step_sent_ns = 0
-        self._seq = 0
+        self._order = (0, 1)
         self.ctx = StrategyContext(
             strategy_id=instance.id,
             config=instance.config,
@@ -139,32 +140,62 @@ class StrategyThread(threading.Thread):
         index = self.index
         while True:
             message = inbox_get()
-            if type(message) is Step:
+            kind = type(message)
+            if kind is Batch:
+                stopped = None if self.quarantined else self._handle_batch(message)
+                done_put((index, message.seq, stopped))
+            elif kind is Step:
                 if not self.quarantined:
-                    self._handle_step(message)
-                done_put((index, message.seq))
+                    self._handle_step(message, message.items)
+                done_put((index, message.seq, None))
             elif message.kind == "drain":
-                done_put((index, message.seq))
+                done_put((index, message.seq, None))
             else:
                 if not self.quarantined or message.kind == "stop":
                     self._handle_control(message)
-                done_put((index, message.seq))
+                done_put((index, message.seq, None))
                 if message.kind == "stop":
                     return
 
-    def _handle_step(self, step: Step) -> None:
+    def _handle_batch(self, batch: Batch) -> int | None:
+        """Run the batch's steps in order, each with the subscriptions in force.
+
+        :returns: the position of the step after which this strategy changed its
+            subscriptions, when steps follow it: the manager re-sends the rest with
+            every step (the batch may have skipped steps nobody listened to).
+        """
+        ctx = self.ctx
+        subscriptions = ctx.subscriptions
+        last = len(batch.steps) - 1
+        record_wait = True
+        for position, step in enumerate(batch.steps):
+            if self.quarantined:
+                return None
+            items = [item for item in step.items if item[0] in subscriptions]
+            if items:
+                self._handle_step(step, items, record_wait=record_wait)
+                record_wait = False
+            if ctx.subscriptions is not subscriptions:
+                if position < last:
+                    return position
+                subscriptions = ctx.subscriptions
+        return None
+
+    def _handle_step(
+        self, step: Step, items: list, *, record_wait: bool = True
+    ) -> None:
         metrics = self.metrics
         ctx = self.ctx
         on_bars = self._hooks["on_bars"]
         record = metrics.call_time.add
         ctx.time_ns = step.time_ns
-        self._seq = step.seq
+        self._order = (step.time_ns, 0)
         self._step_sent_ns = step.sent_ns
         seen = ctx._seen
-        start = perf_ns()
-        metrics.wait_time.add(start - step.sent_ns)
+        if record_wait:
+            metrics.wait_time.add(perf_ns() - step.sent_ns)
         metrics.steps += 1
-        for key, n in step.items:
+        for key, n in items:
             if self.quarantined:
                 break
             ctx._cur_key = key
@@ -176,16 +207,15 @@ class StrategyThread(threading.Thread):
                 on_bars(ctx, key[0], key[1])
             except Exception as exc:  # noqa: BLE001 - isolate any strategy failure
                 self._failed("on_bars", key[0], ctx.bars(*key).ts[-1], exc)
-            t1 = perf_ns()
-            record(t1 - t0)
+            record(perf_ns() - t0)
+            metrics.notifications += 1
         self.busy_since = 0
-        metrics.notifications += len(step.items)
         ctx._cur_key = None
 
     def _handle_control(self, message: Control) -> None:
         ctx = self.ctx
         ctx.time_ns = message.time_ns
-        self._seq = message.seq
+        self._order = (message.time_ns, 1)
         self._step_sent_ns = message.sent_ns
         self.busy_since = perf_ns()
         try:
@@ -208,7 +238,7 @@ class StrategyThread(threading.Thread):
     # --- signals and failures ----------------------------------------------------
 
     def _record_signal(self, signal: Signal) -> None:
-        self.signals.append((self._seq, signal))
+        self.signals.append((self._order, signal))
         self.metrics.signals += 1
         if self._step_sent_ns:
             self.metrics.signal_latency.add(perf_ns() - self._step_sent_ns)

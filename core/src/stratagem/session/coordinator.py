@@ -18,11 +18,14 @@ from typing import Any, Protocol
 from stratagem.data.bars import BarArrays
 from stratagem.data.intervals import NS_PER_SECOND, interval_name
 from stratagem.data.timefmt import format_ts
-from stratagem.runtime.manager import DATA_DRIVEN, StrategyManager
+from stratagem.runtime.manager import DATA_DRIVEN, ReplayStep, StrategyManager
 from stratagem.runtime.metrics import TimingStats
 from stratagem.session.processor import DataProcessor
 
 log = logging.getLogger("stratagem.session")
+
+#: data-driven steps handed to strategy threads per barrier
+BATCH_STEPS = 256
 
 
 class BarSource(Protocol):
@@ -221,7 +224,7 @@ class SessionCoordinator:
                 symbol, bars, t0, coarse=coarse, coarse_minutes=coarse_minutes
             )
         self.processor.start(t0)
-        return self._drive(t0, self._replay_steps(t0))
+        return self._drive(t0, self._replay_units(t0))
 
     def run_live(self, feed: Iterable[LiveBar], start_ns: int) -> SessionResult:
         """Run live: each bar from ``feed`` is one step; ends when the feed ends."""
@@ -234,31 +237,36 @@ class SessionCoordinator:
             )
             self.processor.add_live_symbol(symbol, history, start_ns)
         self.processor.start(start_ns)
-        return self._drive(start_ns, self._live_steps(feed))
+        return self._drive(start_ns, self._live_units(feed))
 
-    def _drive(self, t0: int, steps: Iterable[tuple[int, list]]) -> SessionResult:
+    def _drive(self, t0: int, units: Iterable[list[ReplayStep]]) -> SessionResult:
         result = self.result
         manager = self.manager
+        batched = manager.mode == DATA_DRIVEN
         wall0 = time.perf_counter()
         self._wall0 = wall0
         manager.start(t0)
         ended = False
         try:
-            for time_ns, items in steps:
-                result.notifications += manager.dispatch(time_ns, items)
-                result.steps += 1
+            for unit in units:
+                if batched:
+                    manager.dispatch_batch(unit, self.processor.replay_steps)
+                else:
+                    for _, time_ns, items in unit:
+                        manager.dispatch(time_ns, items)
                 if manager.stop_requested:
                     result.status, result.reason = "failed", manager.stop_requested
                     break
                 if self.scanners:
-                    self._poll_scanners(time_ns)
+                    self._poll_scanners(unit[-1][1])
                 if self._stop.is_set():
                     break
             else:
-                ended = True
+                # the units also end early when a stop was requested while waiting
+                ended = not self._stop.is_set()
             if ended:
                 end_time, items = self.processor.flush(self.end_ns)
-                result.notifications += manager.dispatch(end_time, items)
+                manager.dispatch(end_time, items)
                 if manager.stop_requested:
                     result.status, result.reason = "failed", manager.stop_requested
             elif self._stop.is_set() and result.status == "ok":
@@ -266,23 +274,42 @@ class SessionCoordinator:
         finally:
             manager.drain()
             result.stuck_threads = manager.stop(self.processor.time_ns or t0)
+            result.steps = self.processor.steps
+            result.notifications = sum(t.metrics.notifications for t in manager.threads)
             result.end_ns = self.processor.time_ns
             result.wall_s = time.perf_counter() - wall0
         return result
 
-    def _replay_steps(self, t0: int) -> Iterable[tuple[int, list]]:
+    def _replay_units(self, t0: int) -> Iterable[list[ReplayStep]]:
+        """Replay steps, grouped for hand-off.
+
+        Clock-driven: one step at a time, each at its scheduled wall time.
+        Data-driven: up to ``BATCH_STEPS`` steps per barrier, and, without scanners,
+        only the steps that publish a series some strategy listens to (the others
+        are published in passing: nothing can observe them one by one).
+        """
         processor = self.processor
         paced = self.manager.mode != DATA_DRIVEN and self.speed > 0
+        quick = not paced and not self.scanners
+        size = BATCH_STEPS if quick else 1
         while not self._stop.is_set():
-            upcoming = processor.next_time_ns
-            if upcoming is None:
+            unit: list[ReplayStep] = []
+            while len(unit) < size:
+                upcoming = processor.next_time_ns
+                if upcoming is None:
+                    break
+                if paced:
+                    self._wait_for(t0, upcoming)
+                    if self._stop.is_set():
+                        break
+                keys = self.manager.subscribed_keys() if quick else None
+                step = processor.next_step(keys)
+                if step is None:
+                    break
+                unit.append((processor.last_index, *step))
+            if not unit:
                 return
-            if paced:
-                self._wait_for(t0, upcoming)
-            step = processor.next_step()
-            if step is None:
-                return
-            yield step
+            yield unit
 
     def _wait_for(self, t0: int, session_ns: int) -> None:
         """Sleep until the wall time scheduled for ``session_ns``; record the lag."""
@@ -294,16 +321,17 @@ class SessionCoordinator:
             remaining = due - time.perf_counter()
         self.lag.add(int((time.perf_counter() - due) * NS_PER_SECOND))
 
-    def _live_steps(self, feed: Iterable[LiveBar]) -> Iterable[tuple[int, list]]:
+    def _live_units(self, feed: Iterable[LiveBar]) -> Iterable[list[ReplayStep]]:
         for bar in feed:
             if self._stop.is_set():
                 return
             if bar.symbol not in self.processor.symbols:
                 log.warning("live bar for %s, which is not in the session", bar.symbol)
                 continue
-            yield self.processor.push_bar(
+            time_ns, items = self.processor.push_bar(
                 bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume
             )
+            yield [(None, time_ns, items)]
 
     def _poll_scanners(self, time_ns: int) -> None:
         context = ScanContext(time_ns, self.processor.symbols, self.source, self)

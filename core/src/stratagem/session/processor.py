@@ -14,6 +14,7 @@ themselves are identical.
 from __future__ import annotations
 
 import logging
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -66,12 +67,16 @@ class DataProcessor:
         self._tracked: list[_Tracked] = []
         self._symbols: list[str] = []
         # replay timeline: parallel arrays sorted by (step, series order)
-        self._times = np.empty(0, dtype=np.int64)
+        self._times: list[int] = []
         self._ev_step = np.empty(0, dtype=np.int64)
         self._ev_series = np.empty(0, dtype=np.int64)
         self._ev_n = np.empty(0, dtype=np.int64)
-        self._bounds = np.zeros(1, dtype=np.int64)
+        self._bounds: list[int] = [0]
         self._cursor = 0
+        self._chunk: tuple[int, int, list[int], list[int]] = (0, 0, [], [])
+        self._interest: tuple[frozenset[SeriesKey] | None, list[int]] = (None, [])
+        self.steps = 0
+        self.last_index: int | None = None
         # live state
         self._resamplers: dict[str, list[tuple[_Tracked, IncrementalResampler]]] = {}
 
@@ -128,7 +133,8 @@ class DataProcessor:
             if history:
                 tracked.series.publish(history)
                 published.append((tracked.key, history))
-        self._rebuild_timeline(now_ns)
+        if self.time_ns is not None:  # mid-session; start() builds the first one
+            self._rebuild_timeline(now_ns)
         return published
 
     def _prepend_coarse(
@@ -195,32 +201,74 @@ class DataProcessor:
             step, sid, n = step[order], sid[order], n[order]
         else:
             step = sid = n = np.empty(0, dtype=np.int64)
-        self._times = times
+        self._times = times.tolist()
         self._ev_step, self._ev_series, self._ev_n = step, sid, n
-        self._bounds = np.searchsorted(step, np.arange(len(times) + 2), side="left")
+        self._bounds = np.searchsorted(
+            step, np.arange(len(times) + 2), side="left"
+        ).tolist()
         self._cursor = 0
+        self._chunk = (0, 0, [], [])
+        self._interest: tuple[frozenset[SeriesKey] | None, list[int]] = (None, [])
 
     @property
     def next_time_ns(self) -> int | None:
         """Session time of the next replay step, or None when only the flush is left."""
         if self._cursor < len(self._times):
-            return int(self._times[self._cursor])
+            return self._times[self._cursor]
         return None
 
     @property
     def last_time_ns(self) -> int | None:
         """Session time of the last replay step (None when there is none)."""
-        return int(self._times[-1]) if len(self._times) else self.time_ns
+        return self._times[-1] if self._times else self.time_ns
 
-    def next_step(self) -> tuple[int, StepItems] | None:
-        """Advance the clock one replay step: publish, and return what was published."""
+    def next_step(
+        self, interesting: frozenset[SeriesKey] | None = None
+    ) -> tuple[int, StepItems] | None:
+        """Advance the replay clock and return what the step published.
+
+        :param interesting: when given, advance straight to the next step that
+            publishes one of these series (or the last step), publishing everything
+            in between; the steps skipped are those nobody listens to, so no one can
+            tell them from steps taken one by one.
+        """
         cursor = self._cursor
-        if cursor >= len(self._times):
+        last = len(self._times) - 1
+        if cursor > last:
             return None
-        self._cursor = cursor + 1
-        time_ns = int(self._times[cursor])
-        self.time_ns = time_ns
-        return time_ns, self._publish(cursor)
+        target = cursor if interesting is None else self._next_interesting(interesting)
+        self._cursor = target + 1
+        self.last_index = target
+        self.steps += target + 1 - cursor
+        self.time_ns = self._times[target]
+        return self.time_ns, self._publish(cursor, target)
+
+    def replay_steps(self, first: int, last: int) -> list[tuple[int, int, StepItems]]:
+        """Steps ``first..last`` (already published) with everything they published,
+        for a strategy that must see them one by one."""
+        out = []
+        tracked = self._tracked
+        for index in range(first, last + 1):
+            series_ids, counts = self._events(
+                self._bounds[index], self._bounds[index + 1]
+            )
+            items = [(tracked[sid].key, n) for sid, n in zip(series_ids, counts)]
+            out.append((index, self._times[index], items))
+        return out
+
+    def _next_interesting(self, interesting: frozenset[SeriesKey]) -> int:
+        keys, steps = self._interest
+        if keys is not interesting:
+            wanted = [
+                sid for sid, t in enumerate(self._tracked) if t.key in interesting
+            ]
+            lo = self._bounds[self._cursor]
+            mask = np.isin(self._ev_series[lo:], wanted)
+            steps = np.unique(self._ev_step[lo:][mask]).tolist()
+            self._interest = (interesting, steps)
+        index = bisect_left(steps, self._cursor)
+        last = len(self._times) - 1
+        return min(steps[index], last) if index < len(steps) else last
 
     def flush(self, end_ns: int | None = None) -> tuple[int, StepItems]:
         """Session end: close every open window and publish everything written."""
@@ -229,31 +277,43 @@ class DataProcessor:
             self.time_ns = time_ns
         if self._resamplers:
             self._close_live(None)
-        items = self._publish(len(self._times))
-        self._cursor = len(self._times)
+        flush_step = len(self._times)
+        items = self._publish(flush_step, flush_step)
+        self._cursor = flush_step
         for tracked in self._tracked:
             if tracked.series.n < tracked.series.written:
                 tracked.series.publish(tracked.series.written)
                 items.append((tracked.key, tracked.series.n))
         return self.time_ns, items
 
-    def _publish(self, step_index: int) -> StepItems:
-        lo = int(self._bounds[step_index])
-        hi = int(self._bounds[step_index + 1])
+    def _publish(self, first: int, last: int) -> StepItems:
+        """Publish the events of steps ``first..last``; the items of step ``last``."""
+        lo, mid, hi = self._bounds[first], self._bounds[last], self._bounds[last + 1]
         if lo == hi:
             return []
+        series_ids, counts = self._events(lo, hi)
         tracked = self._tracked
         items: StepItems = []
-        for sid, n in zip(
-            self._ev_series[lo:hi].tolist(), self._ev_n[lo:hi].tolist(), strict=True
-        ):
+        for index, (sid, n) in enumerate(zip(series_ids, counts, strict=True)):
             entry = tracked[sid]
             series = entry.series
             if entry.minutes == 1:
                 self.bars_in += n - series.n
             series.n = n
-            items.append((entry.key, n))
+            if index >= mid - lo:
+                items.append((entry.key, n))
         return items
+
+    def _events(self, lo: int, hi: int) -> tuple[list[int], list[int]]:
+        """Events ``lo..hi`` as Python lists, converted a chunk at a time so that a
+        long session never holds its whole timeline as Python objects."""
+        start, stop, series_ids, counts = self._chunk
+        if not (start <= lo and hi <= stop):
+            start, stop = lo, max(hi, min(lo + 65_536, len(self._ev_n)))
+            series_ids = self._ev_series[start:stop].tolist()
+            counts = self._ev_n[start:stop].tolist()
+            self._chunk = (start, stop, series_ids, counts)
+        return series_ids[lo - start : hi - start], counts[lo - start : hi - start]
 
     # --- live ------------------------------------------------------------------------
 
@@ -283,8 +343,6 @@ class DataProcessor:
                         )
                 resamplers.append((tracked, resampler))
         self._resamplers[symbol] = resamplers
-        # drop the replay timeline: a live symbol's future comes from the feed
-        self._rebuild_timeline(now_ns)
         return published
 
     def push_bar(
@@ -338,6 +396,7 @@ class DataProcessor:
             self.dropped_live += 1
             return now if now is not None else ts, []
         series.write(one.ts, one.open, one.high, one.low, one.close, one.volume)
+        self.steps += 1
         bar_end = ts + NS_PER_MINUTE
         for tracked, resampler in self._resamplers.get(symbol, []):
             for done in (

@@ -128,7 +128,9 @@ class SessionRun:
         self.options = options
         cfg = loaded.config.session_data_config
         self.cfg = cfg
-        self.out_dir = options.out_dir or default_out_dir(loaded.path)
+        self.out_dir = (
+            Path(options.out_dir) if options.out_dir else default_out_dir(loaded.path)
+        )
         self.speed = cfg.speed_multiplier if options.speed is None else options.speed
         self.mode = DATA_DRIVEN if self.speed == 0 else "clock-driven"
         self.data_root = self._data_root()
