@@ -252,7 +252,8 @@ class DataProcessor:
             series_ids, counts = self._events(
                 self._bounds[index], self._bounds[index + 1]
             )
-            items = [(tracked[sid].key, n) for sid, n in zip(series_ids, counts)]
+            pairs = zip(series_ids, counts, strict=True)
+            items = [(tracked[sid].key, n) for sid, n in pairs]
             out.append((index, self._times[index], items))
         return out
 
