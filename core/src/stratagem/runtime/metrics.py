@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import numpy as np
@@ -11,40 +10,67 @@ _RING = 1 << 16
 
 
 class TimingStats:
-    """Exact count, total and max of durations, percentiles over the latest 65,536.
+    """Exact count, total and max of durations; percentiles over the latest 65,536.
 
-    Written by one thread (the strategy's), read by the reporter under the lock.
+    The writing thread only appends to a list (the cheapest thing it can do per
+    notification) and folds it into the totals and a numpy ring between steps;
+    readers on other threads combine the folded part with a copy of the list.
     """
 
-    __slots__ = ("count", "total_ns", "max_ns", "_ring", "_lock")
+    __slots__ = ("count", "total_ns", "max_ns", "pending", "_ring", "_filled")
 
     def __init__(self) -> None:
         self.count = 0
         self.total_ns = 0
         self.max_ns = 0
+        #: durations not folded yet; ``pending.append`` is the writer's hot path
+        self.pending: list[int] = []
         self._ring = np.zeros(_RING, dtype=np.int64)
-        self._lock = threading.Lock()
+        self._filled = 0
 
     def add(self, duration_ns: int) -> None:
-        self._ring[self.count & (_RING - 1)] = duration_ns
-        self.count += 1
-        self.total_ns += duration_ns
-        if duration_ns > self.max_ns:
-            self.max_ns = duration_ns
+        self.pending.append(duration_ns)
+        if len(self.pending) >= 4096:
+            self.fold()
+
+    def fold(self) -> None:
+        """Move pending durations into the totals (writer thread only)."""
+        pending = self.pending
+        if not pending:
+            return
+        self.pending = []
+        chunk = np.asarray(pending[-_RING:], dtype=np.int64)
+        start = self.count % _RING
+        head = min(len(chunk), _RING - start)
+        self._ring[start : start + head] = chunk[:head]
+        self._ring[: len(chunk) - head] = chunk[head:]
+        self.count += len(pending)
+        self.total_ns += sum(pending)
+        self.max_ns = max(self.max_ns, max(pending))
+        self._filled = min(_RING, self._filled + len(pending))
 
     def summary_ms(self, prefix: str = "") -> dict[str, float]:
         """avg/p50/p99/max in milliseconds (zeros when nothing was recorded)."""
-        count = self.count
+        pending = list(self.pending)
+        count = self.count + len(pending)
         if count == 0:
             return {f"{prefix}{k}_ms": 0.0 for k in ("avg", "p50", "p99", "max")}
-        recent = self._ring[: min(count, _RING)]
+        recent = np.concatenate(
+            [self._ring[: self._filled], np.asarray(pending, dtype=np.int64)]
+        )[-_RING:]
         p50, p99 = np.percentile(recent, [50, 99])
+        total = self.total_ns + sum(pending)
+        peak = max(self.max_ns, max(pending, default=0))
         return {
-            f"{prefix}avg_ms": self.total_ns / count / 1e6,
+            f"{prefix}avg_ms": total / count / 1e6,
             f"{prefix}p50_ms": float(p50) / 1e6,
             f"{prefix}p99_ms": float(p99) / 1e6,
-            f"{prefix}max_ms": self.max_ns / 1e6,
+            f"{prefix}max_ms": peak / 1e6,
         }
+
+    @property
+    def total_recorded_ns(self) -> int:
+        return self.total_ns + sum(list(self.pending))
 
 
 class StrategyMetrics:
@@ -71,7 +97,7 @@ class StrategyMetrics:
             "steps": self.steps,
         }
         snap.update(self.call_time.summary_ms())
-        snap["total_ms"] = self.call_time.total_ns / 1e6
+        snap["total_ms"] = self.call_time.total_recorded_ns / 1e6
         snap.update(
             {
                 "queue_size": queue_size,

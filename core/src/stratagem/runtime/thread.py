@@ -16,13 +16,13 @@ import pluggy
 
 from stratagem import hookspecs
 from stratagem._records import Signal
-from stratagem._strategy import StrategyContext, SubscriptionError
+from stratagem._strategy import Strategy, StrategyContext, SubscriptionError
 from stratagem.data.intervals import NS_PER_SECOND
 from stratagem.runtime.inbox import Batch, BoundedInbox, Control, DirectInbox, Step
 from stratagem.runtime.metrics import StrategyMetrics
 
 if TYPE_CHECKING:
-    from stratagem._strategy import Strategy, StrategyConfig
+    from stratagem._strategy import StrategyConfig
     from stratagem.data.session_data import SessionData
 
 log = logging.getLogger("stratagem.runtime")
@@ -128,8 +128,15 @@ class StrategyThread(threading.Thread):
         pm.check_pending()
         functions = {}
         for name in ("on_start", "on_bars", "on_symbol_added", "on_stop"):
-            impls = getattr(pm.hook, f"stratagem_{name}").get_hookimpls()
-            functions[name] = impls[-1].function
+            function = (
+                getattr(pm.hook, f"stratagem_{name}").get_hookimpls()[-1].function
+            )
+            if getattr(function, "__func__", None) is getattr(
+                Strategy, f"stratagem_{name}"
+            ):
+                # the base class's wiring only forwards to the lifecycle method
+                function = getattr(self.strategy, name)
+            functions[name] = function
         return functions
 
     # --- the thread's loop ------------------------------------------------------
@@ -187,7 +194,8 @@ class StrategyThread(threading.Thread):
         metrics = self.metrics
         ctx = self.ctx
         on_bars = self._hooks["on_bars"]
-        record = metrics.call_time.add
+        timings = metrics.call_time
+        record = timings.pending.append
         ctx.time_ns = step.time_ns
         self._order = (step.time_ns, 0)
         self._step_sent_ns = step.sent_ns
@@ -211,6 +219,8 @@ class StrategyThread(threading.Thread):
             metrics.notifications += 1
         self.busy_since = 0
         ctx._cur_key = None
+        if len(timings.pending) >= 4096:
+            timings.fold()
 
     def _handle_control(self, message: Control) -> None:
         ctx = self.ctx
