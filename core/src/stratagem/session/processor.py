@@ -198,9 +198,10 @@ class DataProcessor:
             sid = np.concatenate(series_ids)
             n = np.concatenate(counts)
             order = np.lexsort((sid, step))
-            step, sid, n = step[order], sid[order], n[order]
+            # int32 halves the timeline's memory; steps, series and counts fit
+            step, sid, n = (a[order].astype(np.int32) for a in (step, sid, n))
         else:
-            step = sid = n = np.empty(0, dtype=np.int64)
+            step = sid = n = np.empty(0, dtype=np.int32)
         self._times = times.tolist()
         self._ev_step, self._ev_series, self._ev_n = step, sid, n
         self._bounds = np.searchsorted(
