@@ -156,6 +156,37 @@ class Result:
                 return existing
         raise KeyError(name)
 
+    @classmethod
+    def from_dict(cls, key: str, body: dict[str, Any]) -> Result:
+        """Rebuild a result from :meth:`as_dict` (a child process's report)."""
+
+        def figures(items: list[dict[str, Any]]) -> list[Figure]:
+            return [
+                Figure(f["name"], f["unit"], list(f["samples"]), f.get("note", ""))
+                for f in items
+            ]
+
+        return cls(
+            key=key,
+            title=body["title"],
+            method=body["method"],
+            figures=figures(body["figures"]),
+            ratios=figures(body["ratios"]),
+            targets=[
+                Target(
+                    t["name"],
+                    t["value"],
+                    t["op"],
+                    t["threshold"],
+                    t["unit"],
+                    t["detail"],
+                )
+                for t in body["targets"]
+            ],
+            info=body["info"],
+            wall_s=body.get("wall_s", 0.0),
+        )
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "title": self.title,

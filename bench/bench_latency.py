@@ -10,6 +10,7 @@ to wake a thread parked on a ``threading.Condition``.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from typing import Any
@@ -36,13 +37,37 @@ METHOD = (
     "ctx.emit). Per-run p50/p99/max are the runtime's metrics (median over runs); "
     "'pooled' percentiles take the raw samples of all runs together. Floor: a thread "
     "parked on threading.Condition woken by another thread every 5 ms, notify -> "
-    "running."
+    "running. GC: the garbage collector's passes during each run (gc.callbacks)."
 )
 
 
 def _samples(stats: Any) -> np.ndarray:
     ring = stats._ring
     return ring[: min(stats.count, len(ring))].astype(np.float64) / 1000.0
+
+
+class GcPauses:
+    """The garbage collector's passes while installed: thread, generation, us."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[str, int, float]] = []
+        self._started: dict[int, int] = {}
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        ident = threading.get_ident()
+        if phase == "start":
+            self._started[ident] = time.perf_counter_ns()
+        elif ident in self._started:
+            elapsed = (time.perf_counter_ns() - self._started.pop(ident)) / 1000.0
+            name = threading.current_thread().name
+            self.pauses.append((name, info["generation"], elapsed))
+
+    def __enter__(self) -> GcPauses:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self)
 
 
 def condition_wake_floor(samples: int) -> np.ndarray:
@@ -101,8 +126,20 @@ def run(ctx: Context) -> Result:
     overruns = result.figure("overruns", "steps")
     pooled: dict[str, list[np.ndarray]] = {label: [] for label, _, _ in names}
     floor: list[np.ndarray] = []
+    gc_max = result.figure(
+        "longest GC pause in session/strategy threads (setup incl.)", "us"
+    )
+    gc_full = result.figure("full (gen 2) collections in those threads", "passes")
     for index in range(ctx.repeat):
-        run, outcome = run_session(config, scratch / f"out-{index}")
+        with GcPauses() as collected:
+            run, outcome = run_session(config, scratch / f"out-{index}")
+        running = [
+            (generation, pause)
+            for name, generation, pause in collected.pauses
+            if name == "session" or name.startswith("strategy-")
+        ]
+        gc_max.add(max((pause for _, pause in running), default=0.0))
+        gc_full.add(sum(1 for generation, _ in running if generation == 2))
         snap = outcome.metrics["strategies"]["ma_cross"]
         metrics = run.manager.threads[0].metrics
         for label, attr, prefix in names:

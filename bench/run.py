@@ -152,6 +152,48 @@ def render_markdown(meta: dict[str, Any], results: list[Result]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def run_isolated(name: str, ctx: Context) -> Result:
+    """Run one benchmark in a fresh interpreter and read back its result.
+
+    Each benchmark gets a process of its own, so none inherits another's threads,
+    heap or garbage (a bigger heap makes every full garbage collection, and so the
+    clock-driven latencies, worse than a user's process would see).
+    """
+    out = ctx.tmp / f"{name}.json"
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        name,
+        "--child-out",
+        str(out),
+        "--child-bars",
+        str(ctx.bars_root),
+        "--child-tmp",
+        str(ctx.tmpdir(f"{name}-")),
+        "--repeat",
+        str(ctx.repeat),
+    ]
+    if ctx.quick:
+        command.append("--quick")
+    done = subprocess.run(command, stdout=sys.stderr, timeout=7200)
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark {name} failed (exit {done.returncode})")
+    return Result.from_dict(name, json.loads(out.read_text()))
+
+
+def _child(args: argparse.Namespace) -> int:
+    ctx = Context(
+        bars_root=args.child_bars,
+        quick=args.quick,
+        repeat=args.repeat,
+        tmp=args.child_tmp,
+    )
+    result = _runner(args.child)(ctx)
+    args.child_out.write_text(json.dumps(result.as_dict()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 repeat, tiny inputs")
@@ -161,7 +203,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only", help=f"comma-separated subset of: {', '.join(BENCHMARKS)}"
     )
+    parser.add_argument("--child", choices=BENCHMARKS, help=argparse.SUPPRESS)
+    parser.add_argument("--child-out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--child-bars", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--child-tmp", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        return _child(args)
     selected = BENCHMARKS
     if args.only:
         selected = tuple(name.strip() for name in args.only.split(","))
@@ -196,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in selected:
             ctx.log(f"{name}: start")
             t0 = time.perf_counter()
-            result = _runner(name)(ctx)
+            result = run_isolated(name, ctx)
             result.wall_s = time.perf_counter() - t0
             results.append(result)
             for target in result.targets:
