@@ -7,8 +7,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -215,21 +214,6 @@ def fmt(value: float | None) -> str:
     return f"{value:.3g}"
 
 
-@contextmanager
-def stopwatch() -> Iterator[Callable[[], float]]:
-    """``with stopwatch() as elapsed: ...``; ``elapsed()`` is seconds so far/at exit."""
-    start = time.perf_counter()
-    end: list[float] = []
-
-    def elapsed() -> float:
-        return (end[0] if end else time.perf_counter()) - start
-
-    try:
-        yield elapsed
-    finally:
-        end.append(time.perf_counter())
-
-
 # --- data ---------------------------------------------------------------------------
 
 
@@ -342,19 +326,3 @@ def run_session(config: Path, out_dir: Path) -> tuple[Any, Any]:
     if outcome.status != "ok":
         raise RuntimeError(f"session {config} ended {outcome.status}: {outcome.error}")
     return run, outcome
-
-
-@contextmanager
-def deferred_timeline(processor: Any) -> Iterator[None]:
-    """Skip the replay-timeline rebuild inside each ``add_symbol``.
-
-    ``DataProcessor.add_symbol`` rebuilds the timeline of every symbol added so far,
-    so adding S symbols costs O(S^2 x bars) (see bench/README.md). ``start()``
-    rebuilds it from the series alone, so deferring the rebuild to ``start()`` leaves
-    the processor in exactly the state sequential ``add_symbol`` calls would.
-    """
-    processor._rebuild_timeline = lambda after_ns: None
-    try:
-        yield
-    finally:
-        del processor._rebuild_timeline

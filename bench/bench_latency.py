@@ -41,9 +41,18 @@ METHOD = (
 )
 
 
-def _samples(stats: Any) -> np.ndarray:
-    ring = stats._ring
-    return ring[: min(stats.count, len(ring))].astype(np.float64) / 1000.0
+def _samples(stats: Any) -> np.ndarray | None:
+    """Every duration a ``TimingStats`` holds, in microseconds (private layout:
+    a ring of the latest 65,536, filled ``_filled`` or ``count`` deep, plus a list
+    of durations not folded into it yet); None when the layout is unknown."""
+    ring = getattr(stats, "_ring", None)
+    if not isinstance(ring, np.ndarray):
+        return None
+    filled = getattr(stats, "_filled", None)
+    if filled is None:
+        filled = min(int(stats.count), len(ring))
+    pending = np.asarray(list(getattr(stats, "pending", [])), dtype=np.int64)
+    return np.concatenate([ring[:filled], pending]).astype(np.float64) / 1000.0
 
 
 class GcPauses:
@@ -145,7 +154,9 @@ def run(ctx: Context) -> Result:
         for label, attr, prefix in names:
             for q in ("p50", "p99", "max"):
                 per_run[(label, q)].add(snap[f"{prefix}_{q}_ms"] * 1000.0)
-            pooled[label].append(_samples(getattr(metrics, attr)))
+            raw = _samples(getattr(metrics, attr))
+            if raw is not None:
+                pooled[label].append(raw)
         overruns.add(snap["overruns"])
         floor.append(condition_wake_floor(40 if ctx.quick else 200))
         ctx.log(
@@ -166,16 +177,12 @@ def run(ctx: Context) -> Result:
     result.info["slice"] = {"start_ns": start, "end_ns": end, "speed": SPEED}
     targets = []
     for label in ("wait", "signal"):
-        if label not in pooled_values:
-            continue
+        if label in pooled_values:
+            value, how = pooled_values[label]["p99"], "pooled over runs"
+        else:
+            value, how = per_run[(label, "p99")].median, "median of per-run p99"
         targets.append(
-            Target(
-                f"{label} p99 <= 250 us (pooled over runs)",
-                pooled_values[label]["p99"],
-                "<=",
-                TARGET_US,
-                "us",
-            )
+            Target(f"{label} p99 <= 250 us ({how})", value, "<=", TARGET_US, "us")
         )
     result.targets = targets
     return result

@@ -25,19 +25,27 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import Context, Result, Target, deferred_timeline
+from _common import Context, Result, Target
 
 TARGET_BYTES = 64.0
 #: the processor's replay-timeline attributes (private; absent ones count 0)
-TIMELINE = ("_times", "_ev_step", "_ev_series", "_ev_n", "_bounds", "_chunk")
+TIMELINE = (
+    "_times",
+    "_ev_step",
+    "_ev_series",
+    "_ev_n",
+    "_bounds",
+    "_chunk",
+    "_interest",
+)
 
 METHOD = (
     "Bytes per 1m bar: S synthetic symbols x 7,200 1m bars (one trading week, 5 x "
     "1,440) added one by one with DataProcessor.add_symbol into one SessionData "
-    "(derived 5m and 15m), = SessionData.nbytes / (S x 7,200); S = 1,000. The "
-    "per-add timeline rebuild is deferred to one start() (same final state; see "
-    "README: add_symbol is quadratic in symbols). Timeline bytes = the processor's "
-    "replay arrays after start(), outside SessionData. Per strategy instance: a child "
+    "(derived 5m and 15m), = SessionData.nbytes / (S x 7,200); S = 1,000. Timeline "
+    "bytes = the processor's replay timeline after start() (private attributes, "
+    "numpy arrays and int lists), held outside SessionData. Per strategy instance: a "
+    "child "
     "process with a 5-symbol session creates and starts N empty strategy threads "
     "(subscribed to all 5 symbols at 1m) and runs 500 steps; growth of tracemalloc's "
     "traced memory and of RSS (/proc/self/statm), divided by N. RSS is measured "
@@ -75,9 +83,8 @@ def session_bytes(symbols: int, bars_per_symbol: int) -> dict[str, float]:
     data = SessionData()
     processor = DataProcessor(data, (5, 15))
     start = time.perf_counter()
-    with deferred_timeline(processor):
-        for index in range(symbols):
-            processor.add_symbol(f"S{index:04d}", bars, t0)
+    for index in range(symbols):
+        processor.add_symbol(f"S{index:04d}", bars, t0)
     added = time.perf_counter()
     processor.start(t0)
     started = time.perf_counter()
@@ -180,7 +187,7 @@ def run(ctx: Context) -> Result:
         for interval in ("1m", "5m", "15m")
     }
     timeline = result.figure("processor timeline bytes per 1m bar", "B")
-    build = result.figure(f"add_symbol x {symbols} (timeline deferred)", "s")
+    build = result.figure(f"add_symbol x {symbols}", "s")
     start = result.figure("processor.start() (one timeline build)", "s")
     rss_started = result.figure("RSS per strategy instance, started", "B")
     rss_ran = result.figure(f"RSS per strategy instance, after {steps} steps", "B")

@@ -13,19 +13,24 @@ import time
 from typing import Any
 
 import numpy as np
-from _common import Context, Result, Target, deferred_timeline
+from _common import Context, Result, Target
 
 TARGET_NS = 2000.0
 
 METHOD = (
     "An empty strategy (on_start subscribes to every symbol at 1m, on_bars does "
-    "nothing) in T threads over S synthetic symbols, data-driven, no derived bars, "
-    "built directly: SessionData + DataProcessor (add_symbol) + StrategyManager, then "
-    "processor.next_step() / manager.dispatch() per step. ns per notification = wall "
-    "time inside dispatch (hand-off + the threads' loops + barrier) / notifications "
-    "delivered (S x T per step). Baseline: the same empty on_bars called in a plain "
-    "Python loop. Unbatched: 1 symbol, 1 thread, so each step is one notification and "
-    "one blocking hand-off."
+    "nothing) in T threads over S synthetic symbols x 300 gap-free 1m bars, "
+    "data-driven, no derived bars, through the real coordinator "
+    "(stratagem.testing.run_strategy with MemorySource). ns per notification = wall "
+    "time inside StrategyManager's hand-off methods (dispatch / dispatch_batch: "
+    "routing, hand-off, the threads' loops, the barrier; timed by class-level "
+    "wrappers) / notifications delivered (S x T per step); 'whole session loop' "
+    "divides the coordinator's wall_s instead (processor stepping, thread start and "
+    "stop included). Baseline: the same empty on_bars called in a plain Python loop. "
+    "Unbatched: 1 symbol, 1 thread, built directly (SessionData + DataProcessor + "
+    "StrategyManager) and driven with one manager.dispatch per step, so each step is "
+    "one notification, one blocking hand-off and one barrier; beside it the same 1 x "
+    "1 session through the coordinator, which batches steps per barrier."
 )
 
 
@@ -59,8 +64,94 @@ def synthetic_bars(count: int, seed: int = 7) -> Any:
     return make_bars(closes, start="2024-01-01T00:00:00Z")
 
 
+class DispatchTimer:
+    """Wall time inside ``StrategyManager``'s hand-off methods, while installed.
+
+    Wraps whichever of ``dispatch`` and ``dispatch_batch`` the runtime has, at class
+    level (the session builds its own manager); nested calls count once.
+    """
+
+    METHODS = ("dispatch", "dispatch_batch")
+
+    def __init__(self) -> None:
+        self.spent_ns = 0
+        self.calls = 0
+        self._depth = 0
+        self._saved: list[tuple[str, Any]] = []
+
+    def __enter__(self) -> DispatchTimer:
+        from stratagem.runtime.manager import StrategyManager
+
+        for name in self.METHODS:
+            original = StrategyManager.__dict__.get(name)
+            if original is None:
+                continue
+            self._saved.append((name, original))
+            setattr(StrategyManager, name, self._wrap(original))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from stratagem.runtime.manager import StrategyManager
+
+        for name, original in self._saved:
+            setattr(StrategyManager, name, original)
+
+    def _wrap(self, original: Any) -> Any:
+        perf_ns = time.perf_counter_ns
+
+        def timed(manager: Any, *args: Any, **kwargs: Any) -> Any:
+            self._depth += 1
+            start = perf_ns()
+            try:
+                return original(manager, *args, **kwargs)
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self.spent_ns += perf_ns() - start
+                    self.calls += 1
+
+        return timed
+
+
 def measure(symbols: int, threads: int, steps: int) -> dict[str, float]:
-    """One run: ``{"ns_per_notification", "notifications", "steps", "wall_s"}``."""
+    """One session through the real coordinator (``run_strategy``, data-driven).
+
+    :returns: ns per notification inside the hand-off methods, and the whole
+        session loop (``result.wall_s``) per notification.
+    """
+    from stratagem.testing import run_strategy
+
+    strategy_cls, config_cls = _strategy_classes()
+    bars = synthetic_bars(steps)
+    entries = [(f"empty{k}", strategy_cls, config_cls()) for k in range(threads)]
+    with DispatchTimer() as timer:
+        outcome = run_strategy(
+            entries,
+            bars={f"S{index:04d}": bars for index in range(symbols)},
+            derived_intervals=(),
+        )
+    if outcome.failures:
+        raise RuntimeError(f"empty strategy failed: {outcome.failures}")
+    handled = sum(m["notifications"] for m in outcome.metrics.values())
+    expected = symbols * threads * steps
+    if handled != expected:
+        raise RuntimeError(
+            f"{symbols} symbols x {threads} threads x {steps} steps: handled "
+            f"{handled} notifications, expected {expected}"
+        )
+    return {
+        "ns_per_notification": timer.spent_ns / handled,
+        "loop_ns_per_notification": outcome.result.wall_s * 1e9 / handled,
+        "handoffs": timer.calls,
+    }
+
+
+def unbatched_step_ns(steps: int) -> float:
+    """ns per step when every step is its own blocking hand-off (1 symbol, 1 thread).
+
+    Built directly and driven one ``manager.dispatch`` per step: in data-driven mode
+    that is one hand-off and one barrier per step.
+    """
     from stratagem.data.session_data import SessionData
     from stratagem.runtime.manager import DATA_DRIVEN, StrategyManager
     from stratagem.runtime.thread import StrategyInstance
@@ -71,44 +162,27 @@ def measure(symbols: int, threads: int, steps: int) -> dict[str, float]:
     t0 = int(bars.ts[0])
     data = SessionData()
     processor = DataProcessor(data, ())
-    with deferred_timeline(processor):
-        for index in range(symbols):
-            processor.add_symbol(f"S{index:04d}", bars, t0)
-    instances = [
-        StrategyInstance(id=f"empty{k}", strategy_cls=strategy_cls, config=config_cls())
-        for k in range(threads)
-    ]
-    manager = StrategyManager(instances, data, DATA_DRIVEN)
+    processor.add_symbol("S0000", bars, t0)
+    instance = StrategyInstance(
+        id="empty", strategy_cls=strategy_cls, config=config_cls()
+    )
+    manager = StrategyManager([instance], data, DATA_DRIVEN)
     manager.start(t0)
     processor.start(t0)
-    dispatch = manager.dispatch
-    next_step = processor.next_step
     perf_ns = time.perf_counter_ns
-    delivered = spent = count = 0
+    spent = count = 0
     try:
-        while True:
-            step = next_step()
-            if step is None:
-                break
+        while (step := processor.next_step()) is not None:
             start = perf_ns()
-            delivered += dispatch(step[0], step[1])
+            manager.dispatch(step[0], step[1])
             spent += perf_ns() - start
             count += 1
     finally:
         manager.stop(processor.time_ns or t0)
-    handled = sum(thread.metrics.notifications for thread in manager.threads)
-    expected = symbols * threads * steps
-    if delivered != expected or handled != expected:
-        raise RuntimeError(
-            f"{symbols} symbols x {threads} threads x {steps} steps: delivered "
-            f"{delivered}, handled {handled}, expected {expected}"
-        )
-    return {
-        "ns_per_notification": spent / delivered,
-        "ns_per_step": spent / count,
-        "notifications": delivered,
-        "steps": count,
-    }
+    handled = manager.threads[0].metrics.notifications
+    if handled != steps or count != steps:
+        raise RuntimeError(f"unbatched: {count} steps, {handled} handled of {steps}")
+    return spent / count
 
 
 def direct_call_ns(calls: int, symbols: int = 100) -> float:
@@ -140,21 +214,33 @@ def run(ctx: Context) -> Result:
         (s, t): result.figure(f"{s} symbols x {_threads(t)}", "ns/notification")
         for s, t in configs
     }
+    loops = {
+        (s, t): result.figure(
+            f"{s} symbols x {_threads(t)}, whole session loop", "ns/notification"
+        )
+        for s, t in configs
+    }
+    batched = result.figure("1 symbol x 1 thread, runtime's own batching", "ns/step")
     unbatched = result.figure("unbatched: 1 symbol x 1 thread", "ns/step")
     baseline = result.figure("direct on_bars call (baseline)", "ns/call")
     ratios = {
         (s, t): result.ratio(f"{s} symbols x {_threads(t)} / direct call")
         for s, t in configs
     }
+    handoffs: dict[str, int] = {}
     measure(10, 2, 20)
+    unbatched_step_ns(20)
     for index in range(ctx.repeat):
         base = direct_call_ns(200_000 if not ctx.quick else 20_000)
         baseline.add(base)
         for s, t in configs:
             got = measure(s, t, steps)
             figures[(s, t)].add(got["ns_per_notification"])
+            loops[(s, t)].add(got["loop_ns_per_notification"])
             ratios[(s, t)].add(got["ns_per_notification"] / base)
-        unbatched.add(measure(1, 1, unbatched_steps)["ns_per_step"])
+            handoffs[f"{s}x{t}"] = int(got["handoffs"])
+        batched.add(measure(1, 1, unbatched_steps)["ns_per_notification"])
+        unbatched.add(unbatched_step_ns(unbatched_steps))
         ctx.log(
             f"notify repeat {index + 1}: "
             + ", ".join(
@@ -162,6 +248,7 @@ def run(ctx: Context) -> Result:
             )
             + f", unbatched {unbatched.samples[-1]:.0f}ns/step, direct {base:.0f}ns"
         )
+    result.info["hand-off calls per run (dispatch/dispatch_batch)"] = handoffs
     result.info["steps_per_run"] = steps
     result.info["unbatched_steps_per_run"] = unbatched_steps
     eligible = {key: fig for key, fig in figures.items() if key[0] >= 100}

@@ -225,6 +225,7 @@ def phases(run: Callable[[], None], runs: int) -> str:
         (StrategyManager, "start", "StrategyManager.start (threads, on_start)"),
         (DataProcessor, "next_step", "DataProcessor.next_step (publish)"),
         (StrategyManager, "dispatch", "StrategyManager.dispatch (hand-off + barrier)"),
+        (StrategyManager, "dispatch_batch", "StrategyManager.dispatch_batch (batched)"),
         (DataProcessor, "flush", "DataProcessor.flush"),
         (StrategyManager, "drain", "StrategyManager.drain"),
         (StrategyManager, "stop", "StrategyManager.stop (on_stop, join)"),
