@@ -160,3 +160,39 @@ def test_every_bar_of_a_notification_is_evaluated() -> None:
         (T0 + 6 * FIVE, "buy"),
         (T0 + 9 * FIVE, "sell"),
     ]
+
+
+def test_a_symbol_joining_mid_session_is_followed_from_its_first_new_bar() -> None:
+    from stratagem.session.scanners import ScheduleConfig, ScheduleScanner
+    from stratagem.testing import MemorySource
+
+    rng = random.Random(7)
+    a = [100.0 + i * 0.01 for i in range(120)]
+    b = [50.0]
+    for _ in range(119):
+        b.append(round(b[-1] + rng.choice([-1, 1]) * rng.random(), 2))
+    joins = 60  # B joins when A's 60th minute has closed
+    scanner = ScheduleScanner(
+        ScheduleConfig.model_validate(
+            {"add": [{"symbol": "B", "at": "2024-01-01T01:00:00Z"}]}
+        )
+    )
+    outcome = run_strategy(
+        MACross,
+        {"symbols": ["A", "B"], "interval": "1m", "fast_period": 3, "slow_period": 8},
+        {"A": make_bars(a)},
+        source=MemorySource({("A", "1m"): make_bars(a), ("B", "1m"): make_bars(b)}),
+        derived_intervals=(),
+        scanners=[("schedule", scanner)],
+    )
+    assert outcome.failures == []
+    got = [(s.bar_ts, s.side) for s in outcome.signals if s.symbol == "B"]
+    # history before the insertion is visible but never signals: the state is seeded
+    # by the first bar published after it (index `joins`), whose window starts 7
+    # bars earlier
+    first = joins - 7
+    expected = [
+        (T0 + (i + first) * MINUTE, side)
+        for i, side in expected_crossings(b[first:], 3, 8)
+    ]
+    assert got and got == expected

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from queue import SimpleQueue
 
 SeriesKey = tuple[str, str]
@@ -36,7 +36,6 @@ class Control:
     time_ns: int
     symbol: str | None = None
     sent_ns: int = 0
-    done: threading.Event | None = field(default=None, repr=False)
 
 
 @dataclass(slots=True)

@@ -102,7 +102,6 @@ class StrategyThread(threading.Thread):
         self._on_failure = on_failure
         self.quarantined = False
         self.busy_since = 0
-        self.current: tuple[str, str | None, int | None] | None = None
         self.strategy = instance.strategy_cls(instance.config)
         self._step_sent_ns = 0
         self._order = (0, 1)

@@ -63,7 +63,15 @@ class MACross(Strategy):
         self._last_nonzero: dict[str, float] = {}
 
     def on_start(self, ctx: StrategyContext) -> None:
+        present = set(ctx.symbols)
         for symbol in self.config.symbols:
+            if symbol in present:
+                ctx.subscribe(symbol, self.config.interval)
+
+    def on_symbol_added(self, ctx: StrategyContext, symbol: str) -> None:
+        # a configured symbol that a scanner brings in; its warm-up history is
+        # already visible, and the first new bar seeds the crossing state
+        if symbol in self.config.symbols:
             ctx.subscribe(symbol, self.config.interval)
 
     def on_bars(self, ctx: StrategyContext, symbol: str, interval: str) -> None:
