@@ -130,6 +130,8 @@ class Result:
     ratios: list[Figure] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
+    #: bulky records kept in latest.json only (not rendered in the Markdown)
+    details: dict[str, Any] = field(default_factory=dict)
     wall_s: float = 0.0
 
     def figure(self, name: str, unit: str, note: str = "") -> Figure:
@@ -183,6 +185,7 @@ class Result:
                 for t in body["targets"]
             ],
             info=body["info"],
+            details=body.get("details", {}),
             wall_s=body.get("wall_s", 0.0),
         )
 
@@ -194,6 +197,7 @@ class Result:
             "ratios": [r.as_dict() for r in self.ratios],
             "targets": [t.as_dict() for t in self.targets],
             "info": self.info,
+            "details": self.details,
             "wall_s": self.wall_s,
         }
 

@@ -163,8 +163,9 @@ def run(ctx: Context) -> Result:
             p99.add(done.lag_p99_ms)
             worst.add(done.lag_max_session_s)
             overruns.add(done.overruns)
-    result.info["max speed used for drift"] = maximum
-    result.info["trials"] = [
+    result.info["max speed used for drift"] = round(maximum, 1)
+    result.info["trials run"] = len(replay.trials)
+    result.details["trials"] = [
         {
             "speed": round(t.speed, 1),
             "minutes": t.minutes,

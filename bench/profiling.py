@@ -2,6 +2,7 @@
 
     python bench/profiling.py WORKLOAD [--tool auto|py-spy|cprofile] [--runs N]
     python bench/profiling.py throughput --phases
+    python bench/profiling.py latency --callbacks
 
 WORKLOAD is one of ``throughput`` (data-driven ma_cross on the five files, in
 process), ``notify`` (empty strategy, 100 symbols, 1 and 16 threads), ``latency``
@@ -13,7 +14,8 @@ this runtime every thread's Python work is serialised by the GIL, so that is the
 that bounds the wall time. Import frames and the idle main thread are left out.
 ``cprofile`` profiles every thread with its own ``cProfile.Profile`` and merges them
 (deterministic, but its per-call overhead inflates call-heavy code). ``--phases``
-wraps the session's stages with timers instead and reports wall time per stage.
+wraps the session's stages with timers instead and reports wall time per stage;
+``--callbacks`` times each of ma_cross's ``on_bars`` and ``ctx.emit`` calls.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ from _common import (  # noqa: E402
 )
 
 WORKLOADS = ("throughput", "notify", "latency", "replay")
+#: per throughput run, ms spent inside strategy callbacks (the runtime's call_time)
+CALLBACK_MS: list[float] = []
 
 
 def workload(
@@ -57,7 +61,9 @@ def workload(
 
         def throughput() -> None:
             for index in range(runs):
-                run_session(config, scratch / f"t{index}")
+                _, outcome = run_session(config, scratch / f"t{index}")
+                strategies = outcome.metrics["strategies"].values()
+                CALLBACK_MS.append(sum(s["total_ms"] for s in strategies))
 
         return throughput
     if name == "notify":
@@ -149,8 +155,8 @@ def with_py_spy(args: argparse.Namespace) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "profile.txt"
         command = [
-            spy, "record", "--gil", "--threads", "--rate", str(args.rate),
-            "--format", "raw", "--output", str(raw), "--",
+            spy, "record", "--gil", "--threads", "--nonblocking",
+            "--rate", str(args.rate), "--format", "raw", "--output", str(raw), "--",
             sys.executable, __file__, args.workload, "--child",
             "--runs", str(args.runs), "--data", str(args.data),
         ]  # fmt: skip
@@ -249,6 +255,7 @@ def phases(run: Callable[[], None], runs: int) -> str:
                 calls[_label] += 1
 
         setattr(owner, attribute, timed)
+    CALLBACK_MS.clear()
     try:
         start = time.perf_counter()
         run()
@@ -265,6 +272,66 @@ def phases(run: Callable[[], None], runs: int) -> str:
                 f"{label:52} {spent[label] / runs * 1000:9.1f} {100 * share:6.1f}% "
                 f"{calls[label] / runs:10.0f}"
             )
+    if CALLBACK_MS:
+        inside = sum(CALLBACK_MS) / len(CALLBACK_MS)
+        out.append(
+            f"{'  inside strategy callbacks (runtime call_time)':52} {inside:9.1f} "
+            f"{100 * inside / (wall / runs * 1000):6.1f}%"
+        )
+    return "\n".join(out) + "\n"
+
+
+def callbacks(run: Callable[[], None]) -> str:
+    """Per-call wall time of ``ma_cross``'s ``on_bars`` and of ``ctx.emit``.
+
+    Calls are split by whether they emitted a signal and whether the strategy
+    thread had been idle (more than 1 ms since its previous call): the same code runs
+    several times slower right after the thread wakes.
+    """
+    import numpy as np
+
+    from stratagem._strategy import StrategyContext
+    from stratagem_ma_cross import MACross
+
+    durations: dict[str, list[float]] = collections.defaultdict(list)
+    state = threading.local()
+    perf_ns = time.perf_counter_ns
+    original_on_bars = MACross.on_bars
+    original_emit = StrategyContext.emit
+
+    def on_bars(self: Any, ctx: Any, symbol: str, interval: str) -> None:
+        start = perf_ns()
+        idle = start - getattr(state, "last_end", 0) > 1_000_000
+        state.emitted = False
+        try:
+            original_on_bars(self, ctx, symbol, interval)
+        finally:
+            end = perf_ns()
+            state.last_end = end
+            kind = "emitting" if state.emitted else "quiet"
+            after = "after idle" if idle else "in a run of calls"
+            durations[f"on_bars, {kind}, {after}"].append((end - start) / 1000)
+
+    def emit(self: Any, signal: Any) -> Any:
+        start = perf_ns()
+        try:
+            return original_emit(self, signal)
+        finally:
+            state.emitted = True
+            durations["ctx.emit"].append((perf_ns() - start) / 1000)
+
+    MACross.on_bars = on_bars
+    StrategyContext.emit = emit
+    try:
+        run()
+    finally:
+        MACross.on_bars = original_on_bars
+        StrategyContext.emit = original_emit
+    out = [f"{'call':42} {'calls':>7} {'p50 us':>8} {'p90 us':>8} {'p99 us':>8}"]
+    for name in sorted(durations):
+        values = np.asarray(durations[name])
+        p50, p90, p99 = np.percentile(values, [50, 90, 99])
+        out.append(f"{name:42} {len(values):7d} {p50:8.1f} {p90:8.1f} {p99:8.1f}")
     return "\n".join(out) + "\n"
 
 
@@ -279,6 +346,9 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=1000, help="py-spy samples/s")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--phases", action="store_true", help="stage timers instead")
+    parser.add_argument(
+        "--callbacks", action="store_true", help="ma_cross per-call timings instead"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     bars_root = args.data.resolve() / "bars"
@@ -291,6 +361,9 @@ def main() -> int:
             return 0
         if args.phases:
             print(phases(run, args.runs))
+            return 0
+        if args.callbacks:
+            print(callbacks(run))
             return 0
         tool = args.tool
         if tool == "auto":
