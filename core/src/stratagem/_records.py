@@ -69,6 +69,19 @@ class Signal:
         if self.reason is not None and not isinstance(self.reason, str):
             raise SignalError(f"signal reason must be str, got {self.reason!r}")
 
+    def stamped(self, *, strategy: str, interval: str, emitted_ns: int) -> Signal:
+        """This signal with its emitter filled in (fields already validated)."""
+        copy = object.__new__(Signal)
+        for name in _SIGNAL_FIELDS:
+            object.__setattr__(copy, name, getattr(self, name))
+        object.__setattr__(copy, "strategy", strategy)
+        object.__setattr__(copy, "interval", interval)
+        object.__setattr__(copy, "emitted_ns", emitted_ns)
+        return copy
+
+
+_SIGNAL_FIELDS = ("symbol", "bar_ts", "side", "strength", "reason")
+
 
 @dataclass(frozen=True, slots=True)
 class StrategySpec:

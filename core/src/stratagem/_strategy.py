@@ -254,30 +254,25 @@ class StrategyContext:
             raise SignalError(
                 f"strategy {self.id!r} emitted {type(signal).__name__}, not a Signal"
             )
-        try:
-            key = (signal.symbol, canonical_interval(signal.interval))
-        except IntervalError as exc:
-            raise SignalError(f"strategy {self.id!r}: {exc}") from None
-        if key not in self._data:
-            raise SignalError(
-                f"strategy {self.id!r} emitted a signal for {signal.symbol} "
-                f"{signal.interval}, which the session does not have"
-            )
+        key = (signal.symbol, signal.interval)
+        if key != self._cur_key:
+            try:
+                key = (signal.symbol, canonical_interval(signal.interval))
+            except IntervalError as exc:
+                raise SignalError(f"strategy {self.id!r}: {exc}") from None
+            if key not in self._data:
+                raise SignalError(
+                    f"strategy {self.id!r} emitted a signal for {signal.symbol} "
+                    f"{signal.interval}, which the session does not have"
+                )
         bars = self.bars(*key)
-        if len(bars) == 0 or signal.bar_ts > int(bars.ts[-1]):
+        if len(bars) == 0 or signal.bar_ts > bars.newest_ts:
             raise SignalError(
                 f"strategy {self.id!r} emitted a signal on bar {signal.bar_ts} of "
                 f"{signal.symbol} {signal.interval}, which it cannot have seen yet"
             )
-        stamped = Signal(
-            symbol=signal.symbol,
-            interval=key[1],
-            bar_ts=signal.bar_ts,
-            side=signal.side,
-            strength=signal.strength,
-            reason=signal.reason,
-            strategy=self.id,
-            emitted_ns=time.time_ns(),
+        stamped = signal.stamped(
+            strategy=self.id, interval=key[1], emitted_ns=time.time_ns()
         )
         self._emit(stamped)
         return stamped

@@ -69,6 +69,11 @@ class Bars:
     def quality(self) -> np.ndarray:
         return self._series._ro["quality"][: self._n]
 
+    @property
+    def newest_ts(self) -> int:
+        """Open time of the newest visible bar (the view must not be empty)."""
+        return int(self._series._cols["ts"][self._n - 1])
+
     def __repr__(self) -> str:
         return f"Bars({self.symbol!r}, {self.interval!r}, n={self._n})"
 
