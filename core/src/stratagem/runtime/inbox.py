@@ -92,7 +92,12 @@ class BoundedInbox:
         self.policy = policy
         self._items: deque[Message] = deque()
         self._steps = 0
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        # the consumer sleeps on a C-level queue of tokens (one per message put,
+        # at least one per message held): waking it costs one semaphore release,
+        # where a Condition costs a Python-level waiter lock per wait
+        self._tokens: SimpleQueue[None] = SimpleQueue()
+        self._room = threading.Condition(self._lock)
         self._closed = False
 
     def __len__(self) -> int:
@@ -100,43 +105,46 @@ class BoundedInbox:
 
     def put(self, step: Step) -> int:
         """Enqueue ``step``; returns the notifications dropped to make room."""
-        with self._cond:
+        with self._lock:
             dropped = 0
             if self._steps >= self.capacity:
                 if self.policy == "block":
                     while self._steps >= self.capacity and not self._closed:
-                        self._cond.wait(0.05)
+                        self._room.wait(0.05)
                 elif self.policy == "drop_oldest":
                     dropped = self._drop_oldest()
                 else:
                     dropped = self._coalesce(step)
-                    self._cond.notify()
+                    self._tokens.put(None)
                     return dropped
             self._items.append(step)
             self._steps += 1
-            self._cond.notify()
-            return dropped
+        self._tokens.put(None)
+        return dropped
 
     def put_control(self, message: Control) -> None:
-        with self._cond:
+        with self._lock:
             self._items.append(message)
-            self._cond.notify()
+        self._tokens.put(None)
 
     def get(self) -> Message:
-        with self._cond:
-            while not self._items:
-                self._cond.wait()
-            message = self._items.popleft()
-            if isinstance(message, Step):
-                self._steps -= 1
-                self._cond.notify()
-            return message
+        while True:
+            self._tokens.get()
+            with self._lock:
+                if not self._items:
+                    continue  # a token left over by a drop or a fold
+                message = self._items.popleft()
+                if isinstance(message, Step):
+                    self._steps -= 1
+                    if self.policy == "block":
+                        self._room.notify()
+                return message
 
     def close(self) -> None:
         """Release a producer blocked on a full inbox (session stopping)."""
-        with self._cond:
+        with self._lock:
             self._closed = True
-            self._cond.notify_all()
+            self._room.notify_all()
 
     def _drop_oldest(self) -> int:
         for index, message in enumerate(self._items):
