@@ -112,3 +112,30 @@ def _installed() -> list[EntryPoint]:
     from importlib.metadata import entry_points
 
     return list(entry_points(group="stratagem"))
+
+
+def test_a_new_run_into_the_same_folder_starts_metrics_jsonl_afresh(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "session.json"
+    config.write_text(
+        json.dumps(
+            {
+                "session_data_config": {
+                    "symbols": ["ETH_BTC"],
+                    "data": {"path": str(SAMPLE)},
+                    "end": "2018-01-24T06:00:00Z",
+                    "reporters": ["json"],
+                }
+            }
+        )
+    )
+    for _ in range(2):
+        loaded = load_session(config)
+        SessionRun(loaded, RunOptions(out_dir=tmp_path / "out")).run()
+    lines = (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()
+    finals = [json.loads(line) for line in lines if json.loads(line)["final"]]
+    assert len(finals) == 1
+    rows = (SAMPLE / "1m" / "ETH_BTC.csv").read_text().splitlines()[1:]
+    expected = sum(1 for row in rows if row < "2018-01-24T06:00:00Z")
+    assert finals[0]["system"]["bars_in"] == expected

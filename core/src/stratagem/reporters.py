@@ -86,9 +86,13 @@ class ConsoleReporter:
 
 
 class JsonReporter:
-    """Appends every report, periodic and final, as one JSON line to
+    """Writes every report, periodic and final, as one JSON line to
     ``metrics.jsonl`` in the run's output folder (``report.extra["out_dir"]``), so a
-    run's metrics can be followed while it runs and plotted afterwards."""
+    run's metrics can be followed while it runs and plotted afterwards. A new run
+    (``report.extra["run_id"]``) into the same folder starts the file afresh."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, object] = {}
 
     @hookimpl
     def stratagem_report_metrics(self, report: MetricsReport) -> None:
@@ -97,8 +101,11 @@ class JsonReporter:
             return
         folder = Path(out_dir)
         folder.mkdir(parents=True, exist_ok=True)
+        run_id = report.extra.get("run_id")
+        mode = "a" if self._runs.get(str(folder)) == run_id else "w"
+        self._runs[str(folder)] = run_id
         line = {"final": report.final, **metrics_document(report)}
-        with (folder / "metrics.jsonl").open("a") as stream:
+        with (folder / "metrics.jsonl").open(mode) as stream:
             stream.write(json.dumps(line, default=str) + "\n")
 
 

@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -175,6 +176,7 @@ class SessionRun:
             ],
         )
         self.reporters = ReporterFacade(self.catalogue, cfg.reporters)
+        self.run_id = uuid.uuid4().hex
         self._wall0 = time.perf_counter()
 
     def _data_root(self) -> Path:
@@ -312,7 +314,7 @@ class SessionRun:
             system=system,
             strategies=strategies,
             final=final,
-            extra={"out_dir": str(self.out_dir)},
+            extra={"out_dir": str(self.out_dir), "run_id": self.run_id},
         )
 
     def manifest(self, result: SessionResult | None, status: str) -> dict[str, Any]:
