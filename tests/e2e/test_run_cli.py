@@ -6,6 +6,7 @@ import csv
 import hashlib
 import json
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -327,3 +328,44 @@ def test_missing_data_folder_is_a_clear_error(tmp_path: Path) -> None:
     done = stratagem("run", str(config), "--out", str(tmp_path / "o"))
     assert done.returncode == 2
     assert "no data folder" in done.stderr and "--data" in done.stderr
+
+
+def test_a_strategy_asking_for_an_underived_interval_fails_at_start(
+    tmp_path: Path,
+) -> None:
+    # validate cannot see this one: the strategy subscribes in code, not in config
+    module = tmp_path / "wants_7m.py"
+    module.write_text(
+        "from stratagem import Strategy\n"
+        "class Wants7m(Strategy):\n"
+        "    def on_start(self, ctx):\n"
+        "        ctx.subscribe('ETH_BTC', '7m')\n"
+    )
+    config = write_config(
+        tmp_path / "c.json",
+        ["ETH_BTC"],
+        [{"module": "wants_7m:Wants7m"}],
+        data={"path": str(REPO / "session_configs" / "sample_data")},
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stratagem.cli",
+            "run",
+            str(config),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Wants7m" in done.stderr or "wants_7m" in done.stderr
+    assert "7m" in done.stderr and "derived_intervals" in done.stderr
+    assert "Traceback" not in done.stderr
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert manifest["status"] == "failed"

@@ -371,6 +371,8 @@ class StrategyManager:
         instance = thread.instance
         with self._lock:
             self.failures.append(failure)
+        if failure.hook == "start" and thread.metrics.state == "failed":
+            return  # a refused subscription: start() reports it, without traceback
         where = failure.symbol or "-"
         if failure.bar_ts is not None:
             where += f" bar {format_ts(failure.bar_ts)}"
@@ -384,8 +386,6 @@ class StrategyManager:
             failure.error,
             failure.traceback,
         )
-        if failure.hook == "start" and thread.metrics.state == "failed":
-            return
         if thread.metrics.errors < instance.max_errors:
             return
         if instance.on_error == "quarantine":

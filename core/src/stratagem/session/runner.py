@@ -32,7 +32,7 @@ from stratagem.data.session_data import SessionData
 from stratagem.data.sources import DataSourceError, write_bars_csv
 from stratagem.data.timefmt import format_ts, to_ns
 from stratagem.data.validation import BarValidationError
-from stratagem.runtime.manager import DATA_DRIVEN, StrategyManager
+from stratagem.runtime.manager import DATA_DRIVEN, StartupError, StrategyManager
 from stratagem.runtime.thread import StrategyInstance
 from stratagem.session.coordinator import SessionCoordinator, SessionResult
 from stratagem.session.processor import DataProcessor
@@ -44,7 +44,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("stratagem.run")
 
 EXIT_CODES = {"ok": 0, "failed": 1, "interrupted": 130}
-DATA_ERRORS = (BarValidationError, DataSourceError)
+#: refused input (bad data, a strategy asking for what the session lacks): exit 2 with
+#: the message, no traceback
+BAD_INPUT = (BarValidationError, DataSourceError, StartupError)
 
 
 class RunSetupError(ValueError):
@@ -248,13 +250,12 @@ class SessionRun:
         result = self.coordinator.result
         result.status = "failed"
         result.reason = f"{type(error).__name__}: {error}"
-        if isinstance(error, DATA_ERRORS):
-            # bad input: the message names file, row and column; no traceback
+        if isinstance(error, BAD_INPUT):
             log.error("%s", error)
         else:
             log.error("session failed: %s", result.reason, exc_info=error)
         outcome = self.finish(result)
-        outcome.bad_input = isinstance(error, DATA_ERRORS)
+        outcome.bad_input = isinstance(error, BAD_INPUT)
         return outcome
 
     def finish(self, result: SessionResult | None) -> RunOutcome:
