@@ -186,3 +186,41 @@ def test_clock_driven_pacing_keeps_within_one_bar_of_schedule(sample, speed, min
     drift = outcome.coordinator.drift()
     assert drift["lag_max_session_s"] < 60, drift  # less than one 1m bar behind
     assert result.steps == minutes
+
+
+def test_batched_data_driven_replay_equals_step_by_step(
+    sample, zec_source, monkeypatch
+) -> None:
+    """Batching steps per barrier (and skipping steps nobody listens to) must be
+    invisible: same signals, same insertion, as handing out one step at a time."""
+    import stratagem.session.coordinator as coordinator_module
+    from stratagem_ma_cross import MACross, MACrossConfig
+    from stratagem_rsi_reversion import RSIReversion, RSIReversionConfig
+
+    def run() -> list:
+        scanner = ScheduleScanner(
+            ScheduleConfig.model_validate(
+                {"add": [{"symbol": "ZEC_BTC", "at": "2018-01-25T06:00:00Z"}]}
+            )
+        )
+        outcome = run_strategy(
+            [
+                ("ma", MACross, MACrossConfig(symbols=SYMBOLS, interval="5m")),
+                (
+                    "rsi",
+                    RSIReversion,
+                    RSIReversionConfig(symbols=["ETH_BTC", "ZEC_BTC"], interval="1m"),
+                ),
+            ],
+            bars=sample,
+            source=zec_source,
+            scanners=[("schedule", scanner)],
+        )
+        assert [i.symbol for i in outcome.result.insertions] == ["ZEC_BTC"]
+        return [(s.strategy, s.symbol, s.bar_ts, s.side) for s in outcome.signals]
+
+    batched = run()
+    monkeypatch.setattr(coordinator_module, "BATCH_STEPS", 1)
+    step_by_step = run()
+    assert any(row[1] == "ZEC_BTC" for row in batched)
+    assert batched == step_by_step

@@ -140,6 +140,7 @@ class SessionCoordinator:
         self._stop = threading.Event()
         self._wall0 = 0.0
         self._current_scanner = "api"
+        self._wanted: list[tuple[str, str]] = []
 
     # --- control from other threads ---------------------------------------------
 
@@ -257,8 +258,8 @@ class SessionCoordinator:
                 if manager.stop_requested:
                     result.status, result.reason = "failed", manager.stop_requested
                     break
-                if self.scanners:
-                    self._poll_scanners(unit[-1][1])
+                if self._wanted:
+                    self._insert_wanted()
                 if self._stop.is_set():
                     break
             else:
@@ -284,14 +285,16 @@ class SessionCoordinator:
         """Replay steps, grouped for hand-off.
 
         Clock-driven: one step at a time, each at its scheduled wall time.
-        Data-driven: up to ``BATCH_STEPS`` steps per barrier, and, without scanners,
-        only the steps that publish a series some strategy listens to (the others
-        are published in passing: nothing can observe them one by one).
+        Data-driven: up to ``BATCH_STEPS`` steps per barrier, ending early at a step
+        after which a scanner adds a symbol; without scanners, only the steps that
+        publish a series some strategy listens to (the others are published in
+        passing: nothing can observe them one by one). Scanners are polled after
+        every step either way.
         """
         processor = self.processor
         paced = self.manager.mode != DATA_DRIVEN and self.speed > 0
-        quick = not paced and not self.scanners
-        size = BATCH_STEPS if quick else 1
+        size = 1 if paced else BATCH_STEPS
+        stride = not paced and not self.scanners
         while not self._stop.is_set():
             unit: list[ReplayStep] = []
             while len(unit) < size:
@@ -302,11 +305,15 @@ class SessionCoordinator:
                     self._wait_for(t0, upcoming)
                     if self._stop.is_set():
                         break
-                keys = self.manager.subscribed_keys() if quick else None
+                keys = self.manager.subscribed_keys() if stride else None
                 step = processor.next_step(keys)
                 if step is None:
                     break
                 unit.append((processor.last_index, *step))
+                if self.scanners:
+                    self._poll_scanners(step[0])
+                    if self._wanted:
+                        break  # the new symbol joins right after this step
             if not unit:
                 return
             yield unit
@@ -331,19 +338,26 @@ class SessionCoordinator:
             time_ns, items = self.processor.push_bar(
                 bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume
             )
+            if self.scanners:
+                self._poll_scanners(time_ns)
             yield [(None, time_ns, items)]
 
     def _poll_scanners(self, time_ns: int) -> None:
+        """Ask every scanner after a step; what they want joins after its dispatch."""
         context = ScanContext(time_ns, self.processor.symbols, self.source, self)
         for name, scanner in self.scanners:
-            self._current_scanner = name
             try:
                 wanted = list(scanner.scan(context))
             except Exception:
                 log.exception("scanner %s failed at %s", name, format_ts(time_ns))
                 continue
-            for symbol in wanted:
-                self.add_symbol(symbol)
+            self._wanted.extend((name, symbol) for symbol in wanted)
+
+    def _insert_wanted(self) -> None:
+        wanted, self._wanted = self._wanted, []
+        for name, symbol in wanted:
+            self._current_scanner = name
+            self.add_symbol(symbol)
         self._current_scanner = "api"
 
     def drift(self) -> dict[str, float]:
