@@ -33,6 +33,7 @@ from stratagem.data.sources import DataSourceError, write_bars_csv
 from stratagem.data.timefmt import format_ts, to_ns
 from stratagem.data.validation import BarValidationError
 from stratagem.runtime.manager import DATA_DRIVEN, StartupError, StrategyManager
+from stratagem.runtime.metrics import bottleneck
 from stratagem.runtime.thread import StrategyInstance
 from stratagem.session.coordinator import SessionCoordinator, SessionResult
 from stratagem.session.processor import DataProcessor
@@ -299,7 +300,7 @@ class SessionRun:
             "bars_per_s": bars_in / wall if wall > 0 else 0.0,
             "steps": result.steps,
             "notifications": result.notifications,
-            "bottleneck": _bottleneck(strategies),
+            "bottleneck": bottleneck(strategies),
             "symbols": self.processor.symbols,
             "session_time": (
                 format_ts(self.processor.time_ns) if self.processor.time_ns else None
@@ -364,7 +365,9 @@ class SessionRun:
                     {
                         "path": str(path),
                         "sha256": _sha256(path),
-                        "validation": _report_dict(reports.get(path)),
+                        "validation": (
+                            reports[path].as_dict() if path in reports else None
+                        ),
                     }
                     for path in files
                 ],
@@ -419,21 +422,6 @@ def save_bars(folder: Path, data: SessionData) -> None:
         target = folder / series.interval / f"{series.symbol}.csv"
         target.parent.mkdir(parents=True, exist_ok=True)
         write_bars_csv(target, arrays)
-
-
-def _bottleneck(strategies: dict[str, dict[str, Any]]) -> str | None:
-    from stratagem.runtime.metrics import bottleneck
-
-    return bottleneck(strategies)
-
-
-def _report_dict(report: Any) -> Any:
-    if report is None:
-        return None
-    for name in ("as_dict", "to_dict"):
-        if hasattr(report, name):
-            return getattr(report, name)()
-    return str(report)
 
 
 def _sha256(path: Path) -> str:
