@@ -222,19 +222,20 @@ class SessionData:
         return series
 
     def series(self, symbol: str, interval: str) -> BarSeries:
-        try:
-            return self._series[(symbol, interval)]
-        except KeyError:
+        found = self._series.get((symbol, interval))
+        if found is None:
             try:
-                return self._series[(symbol, canonical_interval(interval))]
-            except (KeyError, ValueError):
-                pass
+                found = self._series.get((symbol, canonical_interval(interval)))
+            except ValueError:  # not an interval name at all: reported below
+                found = None
+        if found is None:
             known = sorted({s for s, _ in self._series})
             raise KeyError(
                 f"no bars for {symbol} {interval} in this session "
                 f"(symbols: {', '.join(known) or 'none'}; "
                 f"intervals: {', '.join(self.intervals) or 'none'})"
-            ) from None
+            )
+        return found
 
     def __contains__(self, key: tuple[str, str]) -> bool:
         return key in self._series

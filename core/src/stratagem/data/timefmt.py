@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import numpy as np
-
 from stratagem.data.intervals import NS_PER_SECOND
 
 
@@ -16,13 +14,6 @@ def format_ts(ns: int) -> str:
     if rest:
         text += f".{rest:09d}".rstrip("0")
     return text + "Z"
-
-
-def format_ts_array(ns: np.ndarray) -> np.ndarray:
-    """Vectorised :func:`format_ts` for whole-second stamps (bar times)."""
-    return np.char.add(
-        np.datetime_as_string(ns.astype("datetime64[ns]"), unit="s"), "Z"
-    )
 
 
 def parse_ts(text: str) -> int:

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from stratagem._records import Signal
 from stratagem.data.timefmt import format_ts
 from stratagem.runtime.inbox import Batch, BoundedInbox, Control, SeriesKey, Step
-from stratagem.runtime.metrics import bottleneck
 from stratagem.runtime.thread import StrategyFailure, StrategyInstance, StrategyThread
 
 if TYPE_CHECKING:
@@ -149,7 +148,12 @@ class StrategyManager:
         :returns: the number of notifications handed out.
         """
         if self.mode == DATA_DRIVEN:
-            return self.dispatch_batch([(None, time_ns, list(items))])
+            items = list(items)
+            if self._routing_dirty:
+                self._rebuild_routes()
+            delivered = sum(len(self._routes.get(key, ())) for key, _ in items)
+            self.dispatch_batch([(None, time_ns, items)])
+            return delivered
         if self._routing_dirty:
             self._rebuild_routes()
         routes = self._routes
@@ -188,7 +192,7 @@ class StrategyManager:
         self,
         steps: Sequence[ReplayStep],
         replay: Callable[[int, int], list[ReplayStep]] | None = None,
-    ) -> int:
+    ) -> None:
         """Data-driven: hand consecutive steps to every running thread, then wait
         until all have finished them (one barrier for the batch).
 
@@ -197,14 +201,9 @@ class StrategyManager:
         :param replay: gives every step between two indexes; used to re-send the
             rest of a batch, step by step, to a strategy that changed its
             subscriptions inside it.
-        :returns: the notifications the batch holds for the current subscriptions.
         """
         if self._routing_dirty:
             self._rebuild_routes()
-        routes = self._routes
-        delivered = sum(
-            len(routes.get(key, ())) for _, _, items in steps for key, _ in items
-        )
         pending = {
             thread: list(steps) for thread in self.threads if not thread.quarantined
         }
@@ -223,7 +222,6 @@ class StrategyManager:
                     continue
                 rest[thread] = replay(start + 1, end)
             pending = rest
-        return delivered
 
     def notify_symbol_added(self, time_ns: int, symbol: str) -> None:
         """Tell every running strategy that ``symbol`` joined, before any of its bars.
@@ -270,9 +268,6 @@ class StrategyManager:
             thread.instance.id: thread.metrics.snapshot(len(thread.inbox))
             for thread in self.threads
         }
-
-    def bottleneck(self) -> str | None:
-        return bottleneck(self.metrics())
 
     # --- internals ----------------------------------------------------------------
 

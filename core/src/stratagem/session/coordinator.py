@@ -29,6 +29,9 @@ BATCH_STEPS = 256
 
 
 class BarSource(Protocol):
+    """What the coordinator needs of a bar source: the file-backed sources of
+    :mod:`stratagem.data.sources` and ``stratagem.testing.MemorySource`` both fit."""
+
     def available(self, symbol: str, interval: str) -> bool: ...
 
     def load(
@@ -149,10 +152,6 @@ class SessionCoordinator:
         if not self._stop.is_set():
             self.result.reason = reason
             self._stop.set()
-
-    @property
-    def time_ns(self) -> int | None:
-        return self.processor.time_ns
 
     # --- symbol insertion -----------------------------------------------------------
 

@@ -84,10 +84,6 @@ class DataProcessor:
     def symbols(self) -> list[str]:
         return list(self._symbols)
 
-    @property
-    def intervals(self) -> list[str]:
-        return [interval_name(m) for m in self.minutes]
-
     # --- replay ----------------------------------------------------------------------
 
     def add_symbol(
