@@ -321,12 +321,18 @@ def write_session(
 
 
 def run_session(config: Path, out_dir: Path) -> tuple[Any, Any]:
-    """``load_session`` then ``SessionRun(...).run()``; returns ``(run, outcome)``."""
-    from stratagem._config_loading import load_session
-    from stratagem.session.runner import RunOptions, SessionRun
+    """``load_session``, ``build_session`` and the run folder's writer, as
+    ``stratagem run`` does; returns ``(session, outcome)``."""
+    from stratagem import build_session
+    from stratagem._config.loading import load_session
+    from stratagem._session.build import SessionSpec
+    from stratagem._session.outputs import RunFolderWriter
 
-    run = SessionRun(load_session(config), RunOptions(out_dir=out_dir))
-    outcome = run.run()
+    session = build_session(SessionSpec.from_config(load_session(config)))
+    session.subscribe(RunFolderWriter(out_dir))
+    outcome = session.run()
     if outcome.status != "ok":
-        raise RuntimeError(f"session {config} ended {outcome.status}: {outcome.error}")
-    return run, outcome
+        raise RuntimeError(
+            f"session {config} ended {outcome.status}: {outcome.result.reason}"
+        )
+    return session, outcome

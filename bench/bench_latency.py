@@ -32,7 +32,7 @@ TARGET_US = 250.0
 METHOD = (
     "ma_cross on the five files, clock-driven at 2,000x (one 1m step every 30 ms), "
     "over a 4 h slice starting one day into the common range (~7 s wall per run); "
-    "load_session + SessionRun.run. wait = the runtime's wait_time (step handed out "
+    "load_session + build_session. wait = the runtime's wait_time (step handed out "
     "-> strategy thread starts it), signal = signal_latency (step handed out -> "
     "ctx.emit). Per-run p50/p99/max are the runtime's metrics (median over runs); "
     "'pooled' percentiles take the raw samples of all runs together. Floor: a thread "

@@ -72,8 +72,8 @@ def _rss_bytes() -> int:
 
 def session_bytes(symbols: int, bars_per_symbol: int) -> dict[str, float]:
     """Build the session; its byte counts and build times."""
-    from stratagem.data.session_data import SessionData
-    from stratagem.session.processor import DataProcessor
+    from stratagem._data.session_data import SessionData
+    from stratagem._session.processor import DataProcessor
     from stratagem.testing import make_bars
 
     rng = np.random.default_rng(11)
@@ -112,10 +112,10 @@ def _child(mode: str, instances: int, steps: int) -> dict[str, Any]:
 
     from bench_notify import _strategy_classes, synthetic_bars
 
-    from stratagem.data.session_data import SessionData
-    from stratagem.runtime.manager import DATA_DRIVEN, StrategyManager
-    from stratagem.runtime.thread import StrategyInstance
-    from stratagem.session.processor import DataProcessor
+    from stratagem._data.session_data import SessionData
+    from stratagem._runtime.manager import DATA_DRIVEN, StrategyManager
+    from stratagem._runtime.thread import StrategyInstance
+    from stratagem._session.processor import DataProcessor
 
     strategy_cls, config_cls = _strategy_classes()
     bars = synthetic_bars(steps)

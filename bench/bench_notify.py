@@ -80,7 +80,7 @@ class DispatchTimer:
         self._saved: list[tuple[str, Any]] = []
 
     def __enter__(self) -> DispatchTimer:
-        from stratagem.runtime.manager import StrategyManager
+        from stratagem._runtime.manager import StrategyManager
 
         for name in self.METHODS:
             original = StrategyManager.__dict__.get(name)
@@ -91,7 +91,7 @@ class DispatchTimer:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        from stratagem.runtime.manager import StrategyManager
+        from stratagem._runtime.manager import StrategyManager
 
         for name, original in self._saved:
             setattr(StrategyManager, name, original)
@@ -152,10 +152,10 @@ def unbatched_step_ns(steps: int) -> float:
     Built directly and driven one ``manager.dispatch`` per step: in data-driven mode
     that is one hand-off and one barrier per step.
     """
-    from stratagem.data.session_data import SessionData
-    from stratagem.runtime.manager import DATA_DRIVEN, StrategyManager
-    from stratagem.runtime.thread import StrategyInstance
-    from stratagem.session.processor import DataProcessor
+    from stratagem._data.session_data import SessionData
+    from stratagem._runtime.manager import DATA_DRIVEN, StrategyManager
+    from stratagem._runtime.thread import StrategyInstance
+    from stratagem._session.processor import DataProcessor
 
     strategy_cls, config_cls = _strategy_classes()
     bars = synthetic_bars(steps)

@@ -30,7 +30,7 @@ MAX_SPEED = 10_240_000.0
 MIN_SPEED = 100.0
 
 METHOD = (
-    "ma_cross on the five files, clock-driven (load_session + SessionRun.run). A "
+    "ma_cross on the five files, clock-driven (load_session + build_session). A "
     "trial at speed S replays a slice starting 6 h into the common range, sized to "
     "about 2 s of wall time (S x 2 s of session time, at least 4 h, at most the "
     "common range); it passes with zero overruns. Search: double from 10,000x until a "

@@ -3,7 +3,7 @@
 Four contenders over the same five Bittrex files (ADA, DASH, ETC, ETH, LTC ``_BTC``),
 each timed end to end including reading the CSV files:
 
-- stratagem in-process: ``load_session`` + ``SessionRun(...).run()``;
+- stratagem in-process: ``load_session`` + ``build_session(...).run()``;
 - stratagem CLI: ``python -m stratagem.cli run`` in a subprocess (interpreter start-up,
   imports and the default reporters included);
 - backtrader: ``GenericCSVData`` feeds resampled to 5m, ``CrossOver(SMA10, SMA20)``;
@@ -44,7 +44,7 @@ METHOD = (
     "ma_cross (5m, fast 10 / slow 20, min_quality 0) on the five Bittrex 1m files, "
     "session deriving 5m and 15m, data-driven. Each contender is timed from before "
     "it reads the CSV files to after its last signal: stratagem in-process "
-    "(load_session + SessionRun.run, reporters off, outputs written), the CLI in a "
+    "(load_session + build_session, reporters off, outputs written), the CLI in a "
     "subprocess (python -m stratagem.cli run, default reporters, bytecode caches "
     "allowed and warmed), backtrader "
     "(GenericCSVData feeds shifted +1 min to close-stamped, resampledata to 5m, one "

@@ -169,7 +169,7 @@ def with_py_spy(args: argparse.Namespace) -> str:
 
 def with_cprofile(run: Callable[[], None], top: int) -> str:
     """Profile ``run`` in every thread it starts, merge, and list the top entries."""
-    from stratagem.runtime.thread import StrategyThread
+    from stratagem._runtime.thread import StrategyThread
 
     profiles: list[cProfile.Profile] = []
     lock = threading.Lock()
@@ -214,18 +214,19 @@ def with_cprofile(run: Callable[[], None], top: int) -> str:
 
 def phases(run: Callable[[], None], runs: int) -> str:
     """Wall time in each stage of a session, per run, summed over every thread."""
-    import stratagem._config_loading as config_loading
-    from stratagem.data.sources import BarSource
-    from stratagem.runtime.manager import StrategyManager
-    from stratagem.session.processor import DataProcessor
-    from stratagem.session.runner import SessionRun
+    import stratagem._config.loading as config_loading
+    from stratagem._data.sources import FileBarSource
+    from stratagem._runtime.manager import StrategyManager
+    from stratagem._session.build import Session
+    from stratagem._session.outputs import RunFolderWriter
+    from stratagem._session.processor import DataProcessor
 
     spent: collections.Counter[str] = collections.Counter()
     calls: collections.Counter[str] = collections.Counter()
     targets: list[tuple[Any, str, str]] = [
         (config_loading, "load_session", "load_session (config + plugins)"),
-        (SessionRun, "__init__", "SessionRun.__init__"),
-        (BarSource, "load", "BarSource.load (CSV read + validation)"),
+        (Session, "__init__", "Session.__init__ (build_session)"),
+        (FileBarSource, "load", "FileBarSource.load (CSV read + validation)"),
         (DataProcessor, "add_symbol", "DataProcessor.add_symbol (resample, timeline)"),
         (DataProcessor, "start", "DataProcessor.start (timeline)"),
         (StrategyManager, "start", "StrategyManager.start (threads, on_start)"),
@@ -235,7 +236,11 @@ def phases(run: Callable[[], None], runs: int) -> str:
         (DataProcessor, "flush", "DataProcessor.flush"),
         (StrategyManager, "drain", "StrategyManager.drain"),
         (StrategyManager, "stop", "StrategyManager.stop (on_stop, join)"),
-        (SessionRun, "finish", "SessionRun.finish (signals, metrics, manifest)"),
+        (
+            RunFolderWriter,
+            "session_ended",
+            "RunFolderWriter (signals, metrics, manifest)",
+        ),
     ]
     saved = []
     for owner, attribute, label in targets:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from stratagem._config_loading import load_session
-from stratagem.data.sources import write_bars_parquet
-from stratagem.session.runner import RunOptions, SessionRun
+from stratagem._config.loading import load_session
+from stratagem._data.sources import write_bars_parquet
+from stratagem._session.run import RunOptions, run_session
 from stratagem.testing import load_bars
 
 SAMPLE = Path(__file__).resolve().parents[2] / "session_configs" / "sample_data"
@@ -35,7 +35,7 @@ def _run(tmp_path: Path, name: str, source: str, data: Path) -> bytes:
         )
     )
     out = tmp_path / name
-    outcome = SessionRun(load_session(config), RunOptions(out_dir=out)).run()
+    outcome = run_session(load_session(config), RunOptions(out_dir=out))
     assert outcome.status == "ok"
     return (out / "signals.csv").read_bytes()
 

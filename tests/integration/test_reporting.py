@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from stratagem._config_loading import load_session
-from stratagem.session.runner import RunOptions, SessionRun
+from stratagem._config.loading import load_session
+from stratagem._session.run import RunOptions, run_session
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "session_configs" / "sample_data"
@@ -87,8 +87,9 @@ def test_hook_stratagem_report_metrics(tmp_path: Path, reporter_module: str) -> 
         *[ep for ep in _installed() if ep.name == "ma_cross"],
     ]
     loaded = load_session(config, entry_points=entry_points)
-    outcome = SessionRun(loaded, RunOptions(out_dir=tmp_path / "out")).run()
-    assert outcome.status == "ok"
+    outcome = run_session(loaded, RunOptions(out_dir=tmp_path / "out"))
+    # the raising reporter was quarantined: the run finished without it
+    assert outcome.status == "degraded" and outcome.exit_code == 3
     module = __import__(reporter_module)
     reports = module.recorder.reports
     periodic = [r for _, r in reports if not r.final]
@@ -106,6 +107,14 @@ def test_hook_stratagem_report_metrics(tmp_path: Path, reporter_module: str) -> 
     assert seen == sorted(seen)
     # the raising reporter was called once, then never again
     assert module.Broken.calls == 1
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    (failure,) = manifest["failures"]
+    assert (failure["plugin"], failure["id"], failure["action"]) == (
+        "reporter",
+        "broken",
+        "quarantine",
+    )
+    assert "sink is down" in failure["error"] and failure["count"] == 1
 
 
 def _installed() -> list[EntryPoint]:
@@ -132,7 +141,7 @@ def test_a_new_run_into_the_same_folder_starts_metrics_jsonl_afresh(
     )
     for _ in range(2):
         loaded = load_session(config)
-        SessionRun(loaded, RunOptions(out_dir=tmp_path / "out")).run()
+        run_session(loaded, RunOptions(out_dir=tmp_path / "out"))
     lines = (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()
     finals = [json.loads(line) for line in lines if json.loads(line)["final"]]
     assert len(finals) == 1

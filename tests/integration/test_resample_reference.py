@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stratagem.data.bars import BarArrays
-from stratagem.data.intervals import NS_PER_MINUTE
-from stratagem.data.resample import IncrementalResampler, resample
-from stratagem.data.sources import CsvBarSource, write_bars_csv
+from stratagem._data.bars import BarArrays
+from stratagem._data.intervals import NS_PER_MINUTE
+from stratagem._data.resample import IncrementalResampler, resample
+from stratagem._data.sources import CsvBarSource, write_bars_csv
 
 BITTREX = (
     "ADA_BTC",

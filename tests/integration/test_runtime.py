@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from stratagem import Signal, Strategy, StrategyConfig, StrategyContext
-from stratagem.runtime.manager import StartupError
+from stratagem._runtime.manager import StartupError
 from stratagem.testing import load_bars, make_bars, run_strategy
 from stratagem_ma_cross import MACross, MACrossConfig
 
@@ -122,9 +122,9 @@ def test_a_raising_strategy_is_quarantined_and_others_are_unchanged(sample) -> N
     assert boom["errors"] == 1
     assert boom["notifications"] == 3  # nothing delivered after the failure
     (failure,) = mixed.failures
-    assert failure.strategy == "boom" and "third bar is poison" in failure.error
+    assert failure.plugin.id == "boom" and "third bar is poison" in failure.error
     assert failure.symbol == "ETH_BTC" and failure.bar_ts is not None
-    assert mixed.result.status == "ok"
+    assert mixed.result.status == "degraded"  # finished without boom
 
 
 def test_on_error_continue_keeps_delivering_and_counts_every_error(sample) -> None:

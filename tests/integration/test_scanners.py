@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from stratagem import Strategy, StrategyConfig, StrategyContext
-from stratagem.data.intervals import NS_PER_MINUTE
-from stratagem.data.sources import CsvBarSource
-from stratagem.session.scanners import VolumeSurgeConfig, VolumeSurgeScanner
+from stratagem._builtin.scanners import VolumeSurgeConfig, VolumeSurgeScanner
+from stratagem._data.intervals import NS_PER_MINUTE
+from stratagem._data.sources import CsvBarSource
 from stratagem.testing import run_strategy
 
 UNIVERSE = ["NXT_BTC", "POWR_BTC", "XLM_BTC", "XMR_BTC", "ZEC_BTC"]
@@ -86,7 +86,7 @@ def test_volume_surge_adds_the_top_surging_symbol_at_scan_times(shared_data) -> 
 
 
 def test_a_scanner_asking_for_a_symbol_without_data_is_skipped(tmp_path) -> None:
-    from stratagem.session.scanners import ScheduleConfig, ScheduleScanner
+    from stratagem._builtin.scanners import ScheduleConfig, ScheduleScanner
     from stratagem.testing import make_bars
 
     bars = {"A": make_bars([1.0 + i * 0.01 for i in range(30)])}

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 
 from stratagem import Strategy, StrategyConfig, StrategyContext
-from stratagem.data.intervals import NS_PER_MINUTE
-from stratagem.data.session_data import SessionData
-from stratagem.data.timefmt import parse_ts
-from stratagem.runtime.manager import StrategyManager
-from stratagem.runtime.thread import StrategyInstance
-from stratagem.session.coordinator import LiveBar, SessionCoordinator
-from stratagem.session.processor import DataProcessor
-from stratagem.session.scanners import ScheduleConfig, ScheduleScanner
+from stratagem._builtin.scanners import ScheduleConfig, ScheduleScanner
+from stratagem._data.intervals import NS_PER_MINUTE
+from stratagem._data.session_data import SessionData
+from stratagem._data.timefmt import parse_ts
+from stratagem._runtime.manager import StrategyManager
+from stratagem._runtime.thread import StrategyInstance
+from stratagem._session.coordinator import LiveBar, SessionCoordinator
+from stratagem._session.processor import DataProcessor
 from stratagem.testing import MemorySource, load_bars, run_strategy
 
 SAMPLE = Path(__file__).resolve().parents[2] / "session_configs" / "sample_data"
@@ -193,7 +193,7 @@ def test_batched_data_driven_replay_equals_step_by_step(
 ) -> None:
     """Batching steps per barrier (and skipping steps nobody listens to) must be
     invisible: same signals, same insertion, as handing out one step at a time."""
-    import stratagem.session.coordinator as coordinator_module
+    import stratagem._session.coordinator as coordinator_module
     from stratagem_ma_cross import MACross, MACrossConfig
     from stratagem_rsi_reversion import RSIReversion, RSIReversionConfig
 

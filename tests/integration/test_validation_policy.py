@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from stratagem._config_loading import load_session
-from stratagem.data.timefmt import parse_ts
-from stratagem.session.runner import RunOptions, SessionRun
+from stratagem._config.loading import load_session
+from stratagem._data.timefmt import parse_ts
+from stratagem._session.run import RunOptions, RunOutcome, run_session
 
 SAMPLE = Path(__file__).resolve().parents[2] / "session_configs" / "sample_data"
 
@@ -46,7 +46,9 @@ def bad_data(tmp_path: Path) -> tuple[Path, str]:
     return tmp_path / "data", fields[0]
 
 
-def _session(tmp_path: Path, data: Path, policy: str, monkeypatch) -> SessionRun:
+def _run(
+    tmp_path: Path, data: Path, policy: str, monkeypatch
+) -> tuple[RunOutcome, str]:
     module = f"recorder_{policy}_{abs(hash(tmp_path)) % 10**8}"
     (tmp_path / f"{module}.py").write_text(RECORDER)
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -65,15 +67,14 @@ def _session(tmp_path: Path, data: Path, policy: str, monkeypatch) -> SessionRun
         )
     )
     loaded = load_session(config)
-    return SessionRun(loaded, RunOptions(out_dir=tmp_path / "out")), module
+    return run_session(loaded, RunOptions(out_dir=tmp_path / "out")), module
 
 
 def test_drop_removes_counts_and_reports_and_no_strategy_sees_it(
     tmp_path: Path, bad_data, monkeypatch
 ) -> None:
     data, bad_stamp = bad_data
-    run, module = _session(tmp_path, data, "drop", monkeypatch)
-    outcome = run.run()
+    outcome, module = _run(tmp_path, data, "drop", monkeypatch)
     assert outcome.status == "ok"
     seen = __import__(module).SEEN
     bad = parse_ts(bad_stamp)
@@ -92,8 +93,7 @@ def test_reject_refuses_to_start_naming_file_row_and_column(
     tmp_path: Path, bad_data, monkeypatch
 ) -> None:
     data, bad_stamp = bad_data
-    run, module = _session(tmp_path, data, "reject", monkeypatch)
-    outcome = run.run()
+    outcome, module = _run(tmp_path, data, "reject", monkeypatch)
     assert outcome.exit_code == 2 and outcome.status == "failed"
     assert "ETH_BTC.csv" in outcome.error and "row 101" in outcome.error
     assert bad_stamp in outcome.error and "high" in outcome.error

@@ -7,6 +7,7 @@ the modules they name are written into tmp_path.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -14,13 +15,12 @@ from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import Any
 
-import click
 import pytest
 from click.testing import CliRunner, Result
 
 from stratagem import __version__
-from stratagem._config_loading import session_json_schema
-from stratagem.cli import CliState, StratagemGroup, main
+from stratagem._config.loading import session_json_schema
+from stratagem.cli import CliState, main
 
 MODULES = {
     "cli_good_plugin": """
@@ -89,15 +89,6 @@ MODULES = {
         @hookimpl
         def stratagem_strategies():
             return [StrategySpec("exploding", Exploding, ExplodingConfig)]
-    """,
-    "cli_lazy_commands": """
-        import click
-
-        @click.command()
-        def hello():
-            click.echo("hello from elsewhere")
-
-        not_a_command = 42
     """,
 }
 
@@ -228,7 +219,7 @@ def test_plugins_all_includes_the_builtins() -> None:
     records = json.loads(invoke(["plugins", "--json", "--all"], []).stdout)
     builtins = {r["name"]: r for r in records if r["builtin"]}
     assert builtins["console"]["reporter"] is True
-    assert builtins["stratagem.data.builtin_sources"]["data_sources"] == [
+    assert builtins["stratagem._builtin.sources"]["data_sources"] == [
         "csv",
         "parquet",
     ]
@@ -359,7 +350,7 @@ def test_validate_missing_file(tmp_path: Path) -> None:
     assert "cannot read the file" in result.stderr
 
 
-# --- schema and commands from elsewhere ---------------------------------------------
+# --- schema, and what --help costs ---------------------------------------------------
 
 
 def test_schema_prints_the_session_json_schema() -> None:
@@ -368,21 +359,40 @@ def test_schema_prints_the_session_json_schema() -> None:
     assert json.loads(result.stdout) == session_json_schema()
 
 
-@pytest.mark.usefixtures("modules")
-def test_lazy_commands_resolve_when_used() -> None:
-    group = StratagemGroup(name="demo")
-    group.add_lazy_command("hello", "cli_lazy_commands:hello")
-    group.add_lazy_command("missing", "cli_no_such_module:run")
-    group.add_lazy_command("wrong", "cli_lazy_commands:not_a_command")
-    runner = CliRunner()
-    assert runner.invoke(group, ["hello"]).output == "hello from elsewhere\n"
-    help_text = runner.invoke(group, ["--help"]).output
-    assert "hello" in help_text and "missing" in help_text
-    broken = runner.invoke(group, ["missing", "--any", "args"])
-    assert broken.exit_code == 1
-    assert "command 'missing' (cli_no_such_module:run) cannot load: " in broken.output
-    assert "ModuleNotFoundError" in broken.output
-    wrong = runner.invoke(group, ["wrong"])
-    assert wrong.exit_code == 1
-    assert "is 42, not a click command" in wrong.output
-    assert isinstance(group.get_command(click.Context(group), "hello"), click.Command)
+HEAVY_MODULES = ("numpy", "pyarrow", "pydantic", "rich")
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import stratagem",
+        "import stratagem; stratagem.hookimpl; stratagem.__version__",
+        "from stratagem.cli import main; main(['--help'])",
+        "from stratagem.cli import main; main(['--version'])",
+        "from stratagem.cli import main; main(['run', '--help'])",
+    ],
+)
+def test_import_and_help_load_no_runtime(code: str) -> None:
+    probe = (
+        "import sys\n"
+        "try:\n"
+        f"    {code}\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        f"{HEAVY_MODULES!r} or m.startswith('stratagem._'))\n"
+        "print('LOADED', heavy)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip().splitlines()[-1] == "LOADED []"
+
+
+def test_public_names_resolve_lazily() -> None:
+    import stratagem
+
+    for name in stratagem.__all__:
+        assert getattr(stratagem, name) is not None, name
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        stratagem.nope  # noqa: B018

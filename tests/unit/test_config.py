@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from stratagem._config_loading import (
+from stratagem._config.loading import (
     ConfigError,
     ConfigIssue,
     LoadedSession,
@@ -24,8 +24,8 @@ from stratagem._config_loading import (
     referenced_plugin_names,
     session_json_schema,
 )
-from stratagem._loader import PluginLoadError
-from stratagem.config import StrategyEntry
+from stratagem._config.models import StrategyEntry
+from stratagem._plugins.loader import PluginLoadError
 
 MA = "strategy ma_cross from stratagem-ma-cross 0.1.0"
 

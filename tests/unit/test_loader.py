@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from stratagem import _loader
-from stratagem._loader import (
+from stratagem._plugins import loader as _loader
+from stratagem._plugins.loader import (
     PluginLoadError,
     PluginLookupError,
     PluginStatus,
@@ -464,7 +464,9 @@ def test_builtin_that_fails_to_import_is_load_failed(
 def test_builtins_register_under_their_names() -> None:
     catalogue = load_plugins(entry_points=[])
     assert {"console", "json"} <= set(catalogue.reporters)
-    assert catalogue.record_of("console").value == "stratagem.reporters:console"
+    assert (
+        catalogue.record_of("console").value == "stratagem._builtin.reporters:console"
+    )
     assert all(record.builtin for record in catalogue.records)
 
 

@@ -1,49 +1,98 @@
-"""stratagem: a plugin-based runtime for bar-driven trading strategies."""
+"""stratagem: a plugin-based runtime for bar-driven trading strategies.
+
+The public API is what this module exports (and :mod:`stratagem.testing`). Exports
+load lazily, so ``import stratagem`` and ``stratagem --help`` import no numpy,
+pyarrow, pydantic model or runtime module; each name's module loads on first use.
+"""
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from stratagem._records import (
-    DataSourceSpec,
-    MetricsReport,
-    ScannerSpec,
-    Signal,
-    SignalError,
-    StrategySpec,
-)
-from stratagem._strategy import (
-    Strategy,
-    StrategyConfig,
-    StrategyContext,
-    SubscriptionError,
-)
-from stratagem.data.bars import BarArrays
-from stratagem.data.intervals import (
-    NS_PER_MINUTE,
-    IntervalError,
-    canonical_interval,
-    interval_minutes,
-)
-from stratagem.data.session_data import Bars
 from stratagem.hookspecs import hookimpl
-from stratagem.runtime.manager import StartupError
-from stratagem.session.coordinator import ScanContext
 
-try:
-    __version__ = version("stratagem")
-except PackageNotFoundError:  # pragma: no cover - running from an uninstalled tree
-    __version__ = "0.0.0"
+if TYPE_CHECKING:
+    from stratagem._data.bars import BarArrays
+    from stratagem._data.intervals import (
+        NS_PER_MINUTE,
+        IntervalError,
+        canonical_interval,
+        interval_minutes,
+    )
+    from stratagem._data.session_data import Bars
+    from stratagem._protocols import BarSource, Scanner
+    from stratagem._records import (
+        DataSourceSpec,
+        ErrorPolicy,
+        MetricsReport,
+        Mode,
+        RunStatus,
+        ScannerSpec,
+        SeriesKey,
+        Side,
+        Signal,
+        SignalError,
+        StrategySpec,
+    )
+    from stratagem._runtime.manager import StartupError
+    from stratagem._session.build import Session, build_session
+    from stratagem._session.coordinator import ScanContext
+    from stratagem._strategy import (
+        Strategy,
+        StrategyConfig,
+        StrategyContext,
+        SubscriptionError,
+    )
+
+#: public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "BarArrays": "stratagem._data.bars",
+    "BarSource": "stratagem._protocols",
+    "Bars": "stratagem._data.session_data",
+    "DataSourceSpec": "stratagem._records",
+    "ErrorPolicy": "stratagem._records",
+    "IntervalError": "stratagem._data.intervals",
+    "MetricsReport": "stratagem._records",
+    "Mode": "stratagem._records",
+    "NS_PER_MINUTE": "stratagem._data.intervals",
+    "RunStatus": "stratagem._records",
+    "ScanContext": "stratagem._session.coordinator",
+    "Scanner": "stratagem._protocols",
+    "ScannerSpec": "stratagem._records",
+    "SeriesKey": "stratagem._records",
+    "Session": "stratagem._session.build",
+    "Side": "stratagem._records",
+    "Signal": "stratagem._records",
+    "SignalError": "stratagem._records",
+    "StartupError": "stratagem._runtime.manager",
+    "Strategy": "stratagem._strategy",
+    "StrategyConfig": "stratagem._strategy",
+    "StrategyContext": "stratagem._strategy",
+    "StrategySpec": "stratagem._records",
+    "SubscriptionError": "stratagem._strategy",
+    "build_session": "stratagem._session.build",
+    "canonical_interval": "stratagem._data.intervals",
+    "interval_minutes": "stratagem._data.intervals",
+}
 
 __all__ = [
-    "NS_PER_MINUTE",
     "BarArrays",
+    "BarSource",
     "Bars",
     "DataSourceSpec",
+    "ErrorPolicy",
     "IntervalError",
     "MetricsReport",
+    "Mode",
+    "NS_PER_MINUTE",
+    "RunStatus",
     "ScanContext",
+    "Scanner",
     "ScannerSpec",
+    "SeriesKey",
+    "Session",
+    "Side",
     "Signal",
     "SignalError",
     "StartupError",
@@ -53,7 +102,28 @@ __all__ = [
     "StrategySpec",
     "SubscriptionError",
     "__version__",
+    "build_session",
     "canonical_interval",
     "hookimpl",
     "interval_minutes",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            value: Any = version("stratagem")
+        except PackageNotFoundError:  # pragma: no cover - an uninstalled tree
+            value = "0.0.0"
+    elif name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    else:
+        raise AttributeError(f"module 'stratagem' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from stratagem import hookspecs
-from stratagem._config_loading import session_json_schema
+from stratagem._config.loading import session_json_schema
 
 HOOKS_FILE = "plugin_hooks.md"
 SCHEMA_FILE = "session_config.schema.json"
@@ -232,7 +232,7 @@ def render_config_reference() -> str:
     """The text of ``docs/config_reference.md``: every session config field."""
     from pydantic import BaseModel
 
-    from stratagem.config import SessionConfig
+    from stratagem._config.models import SessionConfig
 
     out = [
         "# Session config reference",

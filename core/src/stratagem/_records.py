@@ -5,14 +5,76 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from numbers import Integral
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from stratagem._strategy import Strategy, StrategyConfig
 
-SIDES = ("buy", "sell")
-Side = Literal["buy", "sell"]
+#: ``(symbol, interval)``, e.g. ``("ETH_BTC", "5m")``: the key of one bar series
+SeriesKey = tuple[str, str]
+
+
+class Side(StrEnum):
+    """Direction of a signal."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+
+class Mode(StrEnum):
+    """How the session clock advances (DESIGN section 5)."""
+
+    DATA_DRIVEN = "data-driven"
+    CLOCK_DRIVEN = "clock-driven"
+    LIVE = "live"
+
+
+class ErrorPolicy(StrEnum):
+    """What happens to a plugin that raises (or hangs), for every plugin kind."""
+
+    CONTINUE = "continue"
+    QUARANTINE = "quarantine"
+    STOP = "stop"
+
+
+class Backpressure(StrEnum):
+    """A strategy inbox's policy when it is full (clock-driven and live runs)."""
+
+    BLOCK = "block"
+    DROP_OLDEST = "drop_oldest"
+    COALESCE = "coalesce"
+
+
+class ValidationPolicy(StrEnum):
+    """What loading does with a bar that fails validation."""
+
+    REJECT = "reject"
+    DROP = "drop"
+
+
+class RunStatus(StrEnum):
+    """Outcome of a session (``manifest.json`` ``status``)."""
+
+    OK = "ok"
+    DEGRADED = "degraded"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+class StrategyState(StrEnum):
+    """Lifecycle state of one strategy instance, as metrics report it."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    STOPPED = "stopped"
+    QUARANTINED = "quarantined"
+    HUNG = "hung"
+    FAILED = "failed"
+
+
+_SIDES = {member.value: member for member in Side}
 
 
 class SignalError(ValueError):
@@ -58,8 +120,10 @@ class Signal:
                 f"{type(self.bar_ts).__name__}"
             )
         object.__setattr__(self, "bar_ts", int(self.bar_ts))
-        if self.side not in SIDES:
+        side = _SIDES.get(self.side) if isinstance(self.side, str) else None
+        if side is None:
             raise SignalError(f"signal side must be 'buy' or 'sell', got {self.side!r}")
+        object.__setattr__(self, "side", side)
         if self.strength is not None and not (
             isinstance(self.strength, int | float) and math.isfinite(self.strength)
         ):

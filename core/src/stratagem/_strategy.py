@@ -9,15 +9,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
-
 from stratagem import hookspecs
+from stratagem._data.intervals import IntervalError, canonical_interval
+from stratagem._data.session_data import Bars
+from stratagem._model import FrozenModel
 from stratagem._records import Signal, SignalError
-from stratagem.data.intervals import IntervalError, canonical_interval
-from stratagem.data.session_data import Bars
 
 if TYPE_CHECKING:
-    from stratagem.data.session_data import BarSeries, SessionData
+    from stratagem._data.session_data import BarSeries, SessionData
 
 hookimpl = hookspecs.hookimpl
 
@@ -31,15 +30,13 @@ class SubscriptionError(ValueError):
     """A strategy subscribed to a series the session does not have."""
 
 
-class StrategyConfig(BaseModel):
+class StrategyConfig(FrozenModel):
     """Base class of every strategy's config: frozen, unknown keys rejected.
 
     Subclasses add fields with ``Field(description=...)`` and cross-field rules in a
     ``model_validator``. ``intervals_used()`` lets ``stratagem validate`` check that the
     session derives every interval the strategy will ask for.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     def intervals_used(self) -> list[str]:
         """Intervals this config refers to (fields ``interval`` and ``intervals``)."""
@@ -194,7 +191,7 @@ class StrategyContext:
             self._series_cache[key] = series
         if key == self._cur_key:
             return Bars(series, self._cur_n)
-        return Bars(series, series.count_closed_by(self.time_ns))
+        return Bars(series, series.visible_at(self.time_ns))
 
     # --- subscriptions ----------------------------------------------------------
 
@@ -206,7 +203,7 @@ class StrategyContext:
         key = self._check_series(symbol, interval)
         if key not in self.subscriptions:
             # history already visible is not "new" at the first notification
-            self._seen[key] = self._data.series(*key).count_closed_by(self.time_ns)
+            self._seen[key] = self._data.series(*key).visible_at(self.time_ns)
             self.subscriptions = self.subscriptions | {key}
             self._on_subscriptions_changed()
 

@@ -1,14 +1,13 @@
 """The ``stratagem`` command line.
 
-``plugins``, ``validate`` and ``schema`` live here; commands written in other modules
-(``run``) are attached lazily through :data:`EXTERNAL_COMMANDS`. Errors a user can fix
+Commands only; each imports what it needs when it runs, so ``stratagem --help`` and
+``--version`` load no runtime module. Errors a user can fix
 (config problems, strict plugin failures) exit 2 with every problem listed; anything
 else exits 1 with one line, and with its traceback under ``-v``.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import sys
@@ -17,35 +16,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from stratagem import __version__
-from stratagem._config_loading import (
-    ConfigError,
-    LoadedSession,
-    load_session,
-    session_json_schema,
-)
-from stratagem._loader import (
-    DISABLE_AUTOLOAD_ENV,
-    PluginCatalogue,
-    PluginLoadError,
-    PluginRecord,
-    PluginStatus,
-    autoload_disabled,
-    describe_failure,
-    load_plugins,
-)
+from stratagem.hookspecs import PROJECT_NAME
+
+if TYPE_CHECKING:
+    from stratagem._config.loading import LoadedSession
+    from stratagem._plugins.loader import PluginCatalogue, PluginRecord
 
 EXIT_USAGE = 2
-
-#: Commands defined outside this module, ``name -> "module:attribute"`` of a
-#: :class:`click.Command`. :func:`_register_commands` attaches them to :func:`main`;
-#: each is imported only when it is invoked or listed by ``--help``, so ``stratagem
-#: plugins`` never pays for (or breaks on) the runtime's imports.
-EXTERNAL_COMMANDS: dict[str, str] = {"run": "stratagem.session.run_command:run"}
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -69,6 +50,8 @@ class CliState:
 
         :param strict: raise :class:`PluginLoadError` on any failure.
         """
+        from stratagem._plugins.loader import load_plugins
+
         return load_plugins(
             entry_points=self.entry_points, builtins=self.builtins, strict=strict
         )
@@ -79,6 +62,8 @@ class CliState:
         :param path: the session config file.
         :param strict_plugins: make any plugin failure fatal.
         """
+        from stratagem._config.loading import load_session
+
         return load_session(
             path,
             strict_plugins=strict_plugins,
@@ -88,77 +73,42 @@ class CliState:
 
 
 class StratagemGroup(click.Group):
-    """A group that turns expected errors into exit codes and resolves lazy commands."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.lazy_commands: dict[str, str] = {}
-
-    def add_lazy_command(self, name: str, target: str) -> None:
-        """Attach the command at ``target`` (``"module:attribute"``) as ``name``.
-
-        :param name: the command name.
-        :param target: where the :class:`click.Command` object lives.
-        """
-        self.lazy_commands[name] = target
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *self.lazy_commands})
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        command = super().get_command(ctx, cmd_name)
-        if command is not None or cmd_name not in self.lazy_commands:
-            return command
-        target = self.lazy_commands[cmd_name]
-        module_name, _, attribute = target.partition(":")
-        try:
-            found = getattr(importlib.import_module(module_name), attribute)
-            if not isinstance(found, click.Command):
-                raise TypeError(f"{target} is {found!r}, not a click command")
-        except Exception as exc:
-            return _unavailable(cmd_name, target, exc)
-        return found
+    """A group that turns expected errors into exit codes."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
-        except ConfigError as exc:
-            for issue in exc.issues:
-                click.echo(str(issue), err=True)
-            count = len(exc.issues)
-            click.echo(f"{count} problem{'s' if count != 1 else ''} found", err=True)
-            ctx.exit(EXIT_USAGE)
-        except PluginLoadError as exc:
-            click.echo(f"error: {exc}", err=True)
-            if _state(ctx).verbose:
-                _echo_tracebacks(exc.failures)
-            ctx.exit(EXIT_USAGE)
         except Exception as exc:
-            if _state(ctx).verbose:
-                click.echo(traceback.format_exc(), err=True, nl=False)
-            else:
-                click.echo(
-                    f"error: {type(exc).__name__}: {exc} (run with -v for the "
-                    "traceback)",
-                    err=True,
-                )
-            ctx.exit(1)
+            _exit_for(ctx, exc)
 
 
-def _unavailable(name: str, target: str, exc: Exception) -> click.Command:
-    reason = f"{type(exc).__name__}: {exc}"
+def _exit_for(ctx: click.Context, exc: Exception) -> None:
+    """Exit 2 for problems a user can fix (listed), 1 for anything else."""
+    # imported here: ``stratagem --help`` must not load the config models
+    from stratagem._config.loading import ConfigError
+    from stratagem._plugins.loader import PluginLoadError
 
-    def fail() -> None:
-        raise click.ClickException(f"command {name!r} ({target}) cannot load: {reason}")
-
-    return click.Command(
-        name,
-        callback=fail,
-        help=f"Unavailable: {reason}",
-        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
-    )
+    if isinstance(exc, ConfigError):
+        for issue in exc.issues:
+            click.echo(str(issue), err=True)
+        count = len(exc.issues)
+        click.echo(f"{count} problem{'s' if count != 1 else ''} found", err=True)
+        ctx.exit(EXIT_USAGE)
+    if isinstance(exc, PluginLoadError):
+        click.echo(f"error: {exc}", err=True)
+        if _state(ctx).verbose:
+            _echo_tracebacks(exc.failures)
+        ctx.exit(EXIT_USAGE)
+    if _state(ctx).verbose:
+        click.echo("".join(traceback.format_exception(exc)), err=True, nl=False)
+    else:
+        click.echo(
+            f"error: {type(exc).__name__}: {exc} (run with -v for the traceback)",
+            err=True,
+        )
+    ctx.exit(1)
 
 
 def _state(ctx: click.Context) -> CliState:
@@ -194,7 +144,7 @@ pass_state = click.make_pass_decorator(CliState, ensure=True)
 @click.group(
     cls=StratagemGroup, context_settings={"help_option_names": ["-h", "--help"]}
 )
-@click.version_option(__version__, "--version", prog_name="stratagem")
+@click.version_option(package_name=PROJECT_NAME, prog_name=PROJECT_NAME)
 @verbose_option
 def main() -> None:
     """stratagem: run bar-driven trading strategies from installed plugins."""
@@ -247,11 +197,7 @@ def _print_rich_table(rows: Sequence[Sequence[str]]) -> None:
     table = Table()
     for header in _HEADERS:
         table.add_column(header, overflow="fold")
-    styles = {
-        str(PluginStatus.OK): "green",
-        str(PluginStatus.LOAD_FAILED): "red",
-        str(PluginStatus.DUPLICATE): "yellow",
-    }
+    styles = {"OK": "green", "LOAD FAILED": "red", "DUPLICATE": "yellow"}
     for row in rows:
         table.add_row(*map(escape, row[:-1]), f"[{styles[row[-1]]}]{row[-1]}[/]")
     Console().print(table)
@@ -275,6 +221,12 @@ def plugins(state: CliState, as_json: bool, show_all: bool) -> None:
     A plugin that fails to load is listed as LOAD FAILED with its error; two plugins
     offering one name are both DUPLICATE. Exits 0 either way.
     """
+    from stratagem._plugins.loader import (
+        DISABLE_AUTOLOAD_ENV,
+        autoload_disabled,
+        describe_failure,
+    )
+
     catalogue = state.load_plugins()
     records = [r for r in catalogue.records if show_all or not r.builtin]
     if as_json:
@@ -293,7 +245,7 @@ def plugins(state: CliState, as_json: bool, show_all: bool) -> None:
         _print_rich_table(rows)
     else:
         _print_plain_table(rows)
-    failures = [r for r in records if r.status is not PluginStatus.OK]
+    failures = [r for r in records if r.status != "OK"]
     if failures:
         click.echo("")
         for record in failures:
@@ -321,6 +273,8 @@ def validate(state: CliState, config: Path, strict_plugins: bool) -> None:
 
     Only the plugins the config refers to are imported.
     """
+    from stratagem._plugins.loader import describe_failure
+
     loaded = state.load_session(config, strict_plugins=strict_plugins)
     for record in loaded.plugins.failures:
         click.echo(f"warning: {describe_failure(record)}", err=True)
@@ -345,26 +299,105 @@ def validate(state: CliState, config: Path, strict_plugins: bool) -> None:
 @verbose_option
 def schema() -> None:
     """Print the JSON schema of a session config file."""
+    from stratagem._config.loading import session_json_schema
+
     click.echo(json.dumps(session_json_schema(), indent=2))
 
 
-# --- commands defined in other modules ---------------------------------------------
+# --- run ---------------------------------------------------------------------------
+
+_STATUS_STYLE = {
+    "ok": "green",
+    "degraded": "yellow",
+    "failed": "red",
+    "interrupted": "yellow",
+}
 
 
-def _register_commands() -> None:
-    """Attach :data:`EXTERNAL_COMMANDS` to :func:`main`, resolved when first used."""
-    group = main
-    assert isinstance(group, StratagemGroup)
-    for name, target in EXTERNAL_COMMANDS.items():
-        group.add_lazy_command(name, target)
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Bar folder laid out <interval>/<SYMBOL>.csv (overrides data.path).",
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0),
+    help="speed_multiplier override: 0 = data-driven, N = N x real time.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder (default runs/<UTC time>-<config name>/).",
+)
+@click.option("--save-bars", is_flag=True, help="Write every published bar.")
+@click.option(
+    "--strict-plugins", is_flag=True, help="Fail when any plugin fails to load."
+)
+@verbose_option
+@pass_state
+def run(
+    state: CliState,
+    config: Path,
+    data_dir: Path | None,
+    speed: float | None,
+    out_dir: Path | None,
+    save_bars: bool,
+    strict_plugins: bool,
+) -> None:
+    """Run a session: data-driven, or clock-driven replay with --speed N."""
+    from rich.console import Console
+
+    from stratagem._data.sources import DataSourceError
+    from stratagem._data.validation import BarValidationError
+    from stratagem._plugins.loader import describe_failure
+    from stratagem._session.run import RunOptions, RunSetupError, run_session
+
+    console = Console(stderr=True)
+    _configure_logging(console, state.verbose)
+    loaded = state.load_session(config, strict_plugins=strict_plugins)
+    for record in loaded.plugins.failures:
+        console.print(f"warning: {describe_failure(record)}", highlight=False)
+    options = RunOptions(
+        data_dir=data_dir,
+        speed=speed,
+        out_dir=out_dir,
+        save_bars=save_bars,
+        progress=console.is_terminal,
+    )
+    try:
+        outcome = run_session(loaded, options)
+    except (RunSetupError, DataSourceError, BarValidationError) as exc:
+        console.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(EXIT_USAGE)
+    style = _STATUS_STYLE.get(outcome.status, "red")
+    signals = len(outcome.signals)
+    console.print(
+        f"[{style}]{outcome.status}[/{style}]: {_plural(signals, 'signal')}; "
+        f"outputs in {outcome.out_dir}"
+        + (f" ({outcome.error})" if outcome.error else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
+    sys.exit(outcome.exit_code)
 
 
-_register_commands()
+def _configure_logging(console: Any, verbose: bool) -> None:
+    import logging
+
+    from rich.logging import RichHandler
+
+    handler = RichHandler(console=console, show_path=verbose, markup=False)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[handler],
+        force=True,
+    )
+
 
 if __name__ == "__main__":
-    # ``python -m stratagem.cli`` runs this file as ``__main__``, a second copy of the
-    # module; commands defined elsewhere import ``stratagem.cli`` and must share its
-    # CliState class, so run that copy's group.
-    from stratagem.cli import main as stratagem_main
-
-    stratagem_main()
+    main()

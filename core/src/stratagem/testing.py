@@ -17,21 +17,22 @@ from typing import Any
 
 import numpy as np
 
+from stratagem._data.bars import BarArrays
+from stratagem._data.intervals import NS_PER_MINUTE, canonical_interval
+from stratagem._data.session_data import SessionData
+from stratagem._data.sources import CsvBarSource
+from stratagem._data.timefmt import parse_ts
+from stratagem._plugins.failures import PluginRef
+from stratagem._protocols import BarSource, Scanner
 from stratagem._records import Signal
+from stratagem._runtime.thread import StrategyInstance
+from stratagem._session.build import Session, SessionSpec, build_session
+from stratagem._session.coordinator import SessionCoordinator, SessionResult
 from stratagem._strategy import Strategy, StrategyConfig
-from stratagem.data.bars import BarArrays
-from stratagem.data.intervals import NS_PER_MINUTE, canonical_interval
-from stratagem.data.session_data import SessionData
-from stratagem.data.sources import CsvBarSource
-from stratagem.data.timefmt import parse_ts
-from stratagem.runtime.manager import DATA_DRIVEN, StrategyManager
-from stratagem.runtime.thread import StrategyInstance
-from stratagem.session.coordinator import Scanner, SessionCoordinator, SessionResult
-from stratagem.session.processor import DataProcessor
 
 __all__ = [
     "MemorySource",
-    "SessionOutcome",
+    "StrategyRunResult",
     "load_bars",
     "make_bars",
     "run_strategy",
@@ -113,15 +114,27 @@ class MemorySource:
 
 
 @dataclass
-class SessionOutcome:
-    """What :func:`run_strategy` returns."""
+class StrategyRunResult:
+    """What :func:`run_strategy` returns.
+
+    :param signals: every signal, in deterministic order.
+    :param metrics: per strategy instance id, its final metrics.
+    :param data: the session's bars (everything published).
+    :param result: the coordinator's account (status, steps, insertions).
+    :param failures: every failure, folded per plugin.
+    :param session: the session itself.
+    """
 
     signals: list[Signal]
     metrics: dict[str, dict[str, Any]]
     data: SessionData
     result: SessionResult
     failures: list[Any] = field(default_factory=list)
-    coordinator: SessionCoordinator | None = None
+    session: Session | None = None
+
+    @property
+    def coordinator(self) -> SessionCoordinator | None:
+        return None if self.session is None else self.session.coordinator
 
     def by_strategy(self, strategy_id: str) -> list[Signal]:
         return [s for s in self.signals if s.strategy == strategy_id]
@@ -133,7 +146,7 @@ def run_strategy(
     bars: Mapping[str, BarArrays] | None = None,
     *,
     derived_intervals: Sequence[int] = (5, 15),
-    source: MemorySource | None = None,
+    source: BarSource | None = None,
     speed_multiplier: float = 0.0,
     start_ns: int | None = None,
     end_ns: int | None = None,
@@ -141,8 +154,11 @@ def run_strategy(
     scanners: Sequence[tuple[str, Scanner]] = (),
     instance_options: Mapping[str, Any] | None = None,
     join_timeout_s: float = 5.0,
-) -> SessionOutcome:
+) -> StrategyRunResult:
     """Run strategies over bars through the real runtime and return the outcome.
+
+    The session is built by :func:`stratagem.build_session`, as ``stratagem run``
+    builds it: real threads, the real processor and derived bars.
 
     :param strategy: a Strategy subclass (with ``config``), or a sequence of
         ``(id, strategy_cls, config)`` for several instances.
@@ -153,9 +169,14 @@ def run_strategy(
     :param speed_multiplier: 0 for data-driven, N for clock-driven at N x.
     :param start_ns: session start (bars before it are warm-up history).
     :param end_ns: session end, exclusive.
+    :param warmup_bars: history rows per series published when a symbol joins.
+    :param scanners: ``(name, scanner)`` pairs polled after every step.
     :param instance_options: ``StrategyInstance`` fields (``on_error``,
         ``backpressure``, ``callback_timeout_s`` …) applied to every instance.
     :param join_timeout_s: how long the end of the session waits for each thread.
+    :raises Exception: what ended the session, if something did (a
+        :class:`stratagem.StartupError`, bad data); strategy failures are not raised
+        but follow their policy and are listed in ``failures``.
     """
     if isinstance(strategy, type):
         cfg = config if isinstance(config, StrategyConfig) else None
@@ -170,30 +191,30 @@ def run_strategy(
             {(symbol, "1m"): arrays for symbol, arrays in bars.items()}
         )
     options = dict(instance_options or {})
-    instances = [
-        StrategyInstance(id=sid, strategy_cls=cls, config=cfg, **options)
-        for sid, cls, cfg in entries
-    ]
-    mode = DATA_DRIVEN if speed_multiplier == 0 else "clock-driven"
-    data = SessionData()
-    processor = DataProcessor(data, derived_intervals, warmup_bars=warmup_bars)
-    manager = StrategyManager(instances, data, mode, join_timeout_s=join_timeout_s)
-    coordinator = SessionCoordinator(
-        list(bars),
-        processor,
-        manager,
-        source,
+    spec = SessionSpec(
+        symbols=list(bars),
+        strategies=[
+            StrategyInstance(id=sid, strategy_cls=cls, config=cfg, **options)
+            for sid, cls, cfg in entries
+        ],
+        source=source,
+        derived_minutes=tuple(derived_intervals),
         speed_multiplier=speed_multiplier,
         start_ns=start_ns,
         end_ns=end_ns,
-        scanners=scanners,
+        warmup_bars=warmup_bars,
+        scanners=[(PluginRef("scanner", name), scanner) for name, scanner in scanners],
+        join_timeout_s=join_timeout_s,
     )
-    result = coordinator.run()
-    return SessionOutcome(
-        signals=manager.signals(),
-        metrics=manager.metrics(),
-        data=data,
-        result=result,
-        failures=list(manager.failures),
-        coordinator=coordinator,
+    session = build_session(spec)
+    outcome = session.run()
+    if outcome.error is not None:
+        raise outcome.error
+    return StrategyRunResult(
+        signals=outcome.signals,
+        metrics=outcome.metrics["strategies"],
+        data=session.data,
+        result=outcome.result,
+        failures=outcome.failures,
+        session=session,
     )

@@ -163,7 +163,7 @@ def test_every_bar_of_a_notification_is_evaluated() -> None:
 
 
 def test_a_symbol_joining_mid_session_is_followed_from_its_first_new_bar() -> None:
-    from stratagem.session.scanners import ScheduleConfig, ScheduleScanner
+    from stratagem._builtin.scanners import ScheduleConfig, ScheduleScanner
     from stratagem.testing import MemorySource
 
     rng = random.Random(7)

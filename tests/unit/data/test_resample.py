@@ -8,16 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stratagem.data.bars import BarArrays
-from stratagem.data.intervals import NS_PER_MINUTE
-from stratagem.data.resample import (
+from stratagem._data.bars import BarArrays
+from stratagem._data.intervals import NS_PER_MINUTE
+from stratagem._data.resample import (
     IncrementalResampler,
     resample,
     window_quality,
     window_start,
     window_width,
 )
-from stratagem.data.sources import CsvBarSource
+from stratagem._data.sources import CsvBarSource
 
 
 def ns(text: str) -> int:

@@ -12,17 +12,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from stratagem.data.bars import BarArrays
-from stratagem.data.builtin_sources import stratagem_data_sources
-from stratagem.data.intervals import NS_PER_MINUTE
-from stratagem.data.sources import (
+from stratagem._builtin.sources import stratagem_data_sources
+from stratagem._data.bars import BarArrays
+from stratagem._data.intervals import NS_PER_MINUTE
+from stratagem._data.sources import (
     CsvBarSource,
     DataSourceError,
     ParquetBarSource,
     write_bars_csv,
     write_bars_parquet,
 )
-from stratagem.data.validation import BarValidationError
+from stratagem._data.validation import BarValidationError
 
 POLICIES = ("reject", "drop")
 HEADER = "timestamp,open,high,low,close,volume"

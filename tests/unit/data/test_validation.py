@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stratagem.data.bars import BarArrays
-from stratagem.data.intervals import NS_PER_MINUTE, NS_PER_SECOND
-from stratagem.data.sources import CsvBarSource
-from stratagem.data.validation import (
+from stratagem._data.bars import BarArrays
+from stratagem._data.intervals import NS_PER_MINUTE, NS_PER_SECOND
+from stratagem._data.sources import CsvBarSource
+from stratagem._data.validation import (
     ISSUE_LIMIT,
     RULES,
     BarValidationError,

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from stratagem.runtime.inbox import BoundedInbox, Control, Step
+from stratagem._runtime.inbox import BoundedInbox, Control, Step
 
 A = ("A", "1m")
 B = ("B", "1m")
@@ -76,5 +76,5 @@ def test_block_waits_for_room_and_loses_nothing() -> None:
 
 
 def test_unknown_policy_is_rejected() -> None:
-    with pytest.raises(ValueError, match="backpressure"):
+    with pytest.raises(ValueError, match="Backpressure"):
         BoundedInbox(4, "drop_newest")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from stratagem import Signal, SignalError, Strategy, hookimpl
-from stratagem.data.session_data import SessionData
+from stratagem._data.session_data import SessionData
 
 
 def test_hook_override_without_hookimpl_is_rejected() -> None:

@@ -23,9 +23,9 @@ from typing import TypeVar
 
 import numpy as np
 
-from stratagem.data.bars import BarArrays
-from stratagem.data.intervals import NS_PER_MINUTE
-from stratagem.data.timefmt import format_ts
+from stratagem._data.bars import BarArrays
+from stratagem._data.intervals import NS_PER_MINUTE
+from stratagem._data.timefmt import format_ts
 
 _Time = TypeVar("_Time", int, np.ndarray)
 

@@ -25,9 +25,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from stratagem.data.bars import VALUE_COLUMNS, BarArrays
-from stratagem.data.intervals import canonical_interval, interval_ns
-from stratagem.data.validation import (
+from stratagem._data.bars import VALUE_COLUMNS, BarArrays
+from stratagem._data.intervals import canonical_interval, interval_ns
+from stratagem._data.validation import (
     POLICIES,
     BarValidationError,
     Policy,
@@ -56,7 +56,7 @@ class DataSourceError(ValueError):
     """A bar file is missing or cannot be read as bars; the message names the file."""
 
 
-class BarSource(ABC):
+class FileBarSource(ABC):
     """Bar files of one format under ``root``, one file per ``(symbol, interval)``.
 
     :param root: folder holding one sub-folder per interval (``1m``, ``5m``, ``1h``).
@@ -285,7 +285,7 @@ def _first_uncastable(column: pa.Array, target: pa.DataType) -> int | None:
     return lo
 
 
-class CsvBarSource(BarSource):
+class CsvBarSource(FileBarSource):
     """CSV bar files, plain (``.csv``) or gzip-compressed (``.csv.gz``).
 
     Rows in messages are line numbers of the file (the header is line 1).
@@ -428,7 +428,7 @@ class CsvBarSource(BarSource):
         return DataSourceError(f"{path}: cannot read as CSV bars: {text}")
 
 
-class ParquetBarSource(BarSource):
+class ParquetBarSource(FileBarSource):
     """Parquet bar files (``.parquet``), as written by :func:`write_bars_parquet`.
 
     ``timestamp`` may be any Arrow timestamp type (a zone-less one is taken as UTC);

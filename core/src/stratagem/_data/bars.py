@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stratagem.data.timefmt import format_ts
+from stratagem._data.timefmt import format_ts
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
 VALUE_COLUMNS = (*PRICE_COLUMNS, "volume")
+BAR_COLUMNS = ("ts", *VALUE_COLUMNS)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -7,7 +7,7 @@ from collections import deque
 from dataclasses import dataclass
 from queue import SimpleQueue
 
-SeriesKey = tuple[str, str]
+from stratagem._records import Backpressure, SeriesKey
 
 
 @dataclass(slots=True)
@@ -29,13 +29,15 @@ class Step:
 
 @dataclass(slots=True)
 class Control:
-    """A lifecycle message: ``start``, ``symbol_added`` or ``stop``; never dropped."""
+    """A lifecycle message: ``start``, ``symbol_added``, ``drain`` or ``stop``;
+    never dropped. Acknowledged only when ``wait`` says the manager waits for it."""
 
     kind: str
     seq: int
     time_ns: int
     symbol: str | None = None
     sent_ns: int = 0
+    wait: bool = False
 
 
 @dataclass(slots=True)
@@ -85,11 +87,9 @@ class BoundedInbox:
     messages are never dropped or folded and do not count against the bound.
     """
 
-    def __init__(self, capacity: int, policy: str) -> None:
-        if policy not in ("block", "drop_oldest", "coalesce"):
-            raise ValueError(f"unknown backpressure policy {policy!r}")
+    def __init__(self, capacity: int, policy: Backpressure | str) -> None:
         self.capacity = capacity
-        self.policy = policy
+        self.policy = Backpressure(policy)
         self._items: deque[Message] = deque()
         self._steps = 0
         self._lock = threading.Lock()
@@ -108,10 +108,10 @@ class BoundedInbox:
         with self._lock:
             dropped = 0
             if self._steps >= self.capacity:
-                if self.policy == "block":
+                if self.policy is Backpressure.BLOCK:
                     while self._steps >= self.capacity and not self._closed:
-                        self._room.wait(0.05)
-                elif self.policy == "drop_oldest":
+                        self._room.wait()
+                elif self.policy is Backpressure.DROP_OLDEST:
                     dropped = self._drop_oldest()
                 else:
                     dropped = self._coalesce(step)
@@ -136,7 +136,7 @@ class BoundedInbox:
                 message = self._items.popleft()
                 if isinstance(message, Step):
                     self._steps -= 1
-                    if self.policy == "block":
+                    if self.policy is Backpressure.BLOCK:
                         self._room.notify()
                 return message
 

@@ -1,36 +1,39 @@
 """DataProcessor: the single writer of SessionData and the source of clock steps.
 
 Replay (data-driven and clock-driven) knows every bar in advance: each symbol's 1m
-bars and its derived bars are built in bulk and written ahead of the clock, and a
-timeline says at which step each series grows. Live runs feed 1m bars one at a time
-through the incremental resampler. Both follow the one window rule of
-:mod:`stratagem.data.resample`, and both publish a bar only once its window has closed:
-at the first step whose session time is at or after the bar's end. Live bars of one
-minute arrive one symbol after another, so there a window whose last minute never
-came closes once a later minute has begun (one minute later than in replay); the bars
-themselves are identical.
+bars and its derived bars are built in bulk and written ahead of the clock, and the
+:class:`~stratagem._data.timeline.Timeline` says at which step each series grows.
+Live runs feed 1m bars one at a time through the incremental resampler. Both follow
+the one window rule of :mod:`stratagem._data.resample` and the one visibility rule of
+:mod:`stratagem._data.timeline`.
 """
 
 from __future__ import annotations
 
 import logging
-from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from stratagem.data.bars import BarArrays
-from stratagem.data.intervals import NS_PER_MINUTE, interval_name
-from stratagem.data.resample import IncrementalResampler, resample, window_start
-from stratagem.data.session_data import BarSeries, SessionData
-from stratagem.data.timefmt import format_ts
-from stratagem.data.validation import validate_bars
+from stratagem._data.bars import BAR_COLUMNS, BarArrays
+from stratagem._data.intervals import NS_PER_MINUTE, interval_name
+from stratagem._data.resample import IncrementalResampler, resample, window_start
+from stratagem._data.session_data import BarSeries, SessionData
+from stratagem._data.timefmt import format_ts
+from stratagem._data.timeline import (
+    ClockStep,
+    StepItems,
+    Timeline,
+    bar_close,
+    is_visible,
+    live_horizon,
+    visible_count,
+)
+from stratagem._data.validation import validate_bars
+from stratagem._records import SeriesKey
 
 log = logging.getLogger("stratagem.session")
-
-SeriesKey = tuple[str, str]
-StepItems = list[tuple[SeriesKey, int]]
 
 
 @dataclass
@@ -66,15 +69,7 @@ class DataProcessor:
         self.dropped_live = 0
         self._tracked: list[_Tracked] = []
         self._symbols: list[str] = []
-        # replay timeline: parallel arrays sorted by (step, series order)
-        self._times: list[int] = []
-        self._ev_step = np.empty(0, dtype=np.int64)
-        self._ev_series = np.empty(0, dtype=np.int64)
-        self._ev_n = np.empty(0, dtype=np.int64)
-        self._bounds: list[int] = [0]
-        self._cursor = 0
-        self._chunk: tuple[int, int, list[int], list[int]] = (0, 0, [], [])
-        self._interest: tuple[frozenset[SeriesKey] | None, list[int]] = (None, [])
+        self.timeline = Timeline()
         self.steps = 0
         self.last_index: int | None = None
         # live state
@@ -118,8 +113,7 @@ class DataProcessor:
                 bars = self._prepend_coarse(
                     bars, bars_1m, coarse, coarse_minutes, minutes
                 )
-            width = minutes * NS_PER_MINUTE
-            closed = int(np.searchsorted(bars.ts, now_ns - width, side="right"))
+            closed = visible_count(bars.ts, minutes * NS_PER_MINUTE, now_ns)
             first = max(0, closed - self.warmup_bars)
             bars = bars.slice(first, closed if history_only else len(bars))
             tracked = self._track(symbol, minutes, capacity=len(bars))
@@ -166,130 +160,77 @@ class DataProcessor:
         self._rebuild_timeline(now_ns)
 
     def _rebuild_timeline(self, after_ns: int) -> None:
-        """Recompute, for every step after ``after_ns``, which series grow to what."""
-        ends_1m = [
-            t.series.column("ts")[t.series.n :] + NS_PER_MINUTE
-            for t in self._tracked
-            if t.minutes == 1
-        ]
-        times = np.unique(np.concatenate(ends_1m)) if ends_1m else np.empty(0, np.int64)
-        times = times[times > after_ns]
-        steps, series_ids, counts = [], [], []
-        for order, tracked in enumerate(self._tracked):
-            series = tracked.series
-            pending_ends = (
-                series.column("ts")[series.n :] + tracked.minutes * NS_PER_MINUTE
-            )
-            if len(pending_ends) == 0:
-                continue
-            # len(times) stands for the final flush at session end
-            pos = np.searchsorted(times, pending_ends, side="left")
-            last = np.flatnonzero(np.diff(pos))
-            last = np.append(last, len(pos) - 1)
-            steps.append(pos[last])
-            series_ids.append(np.full(len(last), order, dtype=np.int64))
-            counts.append(series.n + last + 1)
-        if steps:
-            step = np.concatenate(steps)
-            sid = np.concatenate(series_ids)
-            n = np.concatenate(counts)
-            order = np.lexsort((sid, step))
-            # int32 halves the timeline's memory; steps, series and counts fit
-            step, sid, n = (a[order].astype(np.int32) for a in (step, sid, n))
-        else:
-            step = sid = n = np.empty(0, dtype=np.int32)
-        self._times = times.tolist()
-        self._ev_step, self._ev_series, self._ev_n = step, sid, n
-        self._bounds = np.searchsorted(
-            step, np.arange(len(times) + 2), side="left"
-        ).tolist()
-        self._cursor = 0
-        self._chunk = (0, 0, [], [])
-        self._interest: tuple[frozenset[SeriesKey] | None, list[int]] = (None, [])
+        self.timeline.rebuild(
+            [t.series for t in self._tracked], NS_PER_MINUTE, after_ns
+        )
 
     @property
     def next_time_ns(self) -> int | None:
         """Session time of the next replay step, or None when only the flush is left."""
-        if self._cursor < len(self._times):
-            return self._times[self._cursor]
-        return None
+        return self.timeline.next_time_ns
 
     @property
     def last_time_ns(self) -> int | None:
         """Session time of the last replay step (None when there is none)."""
-        return self._times[-1] if self._times else self.time_ns
+        last = self.timeline.last_time_ns
+        return self.time_ns if last is None else last
 
     def next_step(
         self, interesting: frozenset[SeriesKey] | None = None
-    ) -> tuple[int, StepItems] | None:
-        """Advance the replay clock and return what the step published.
+    ) -> ClockStep | None:
+        """Advance the replay clock and return the step it reached.
 
         :param interesting: when given, advance straight to the next step that
             publishes one of these series (or the last step), publishing everything
             in between; the steps skipped are those nobody listens to, so no one can
             tell them from steps taken one by one.
         """
-        cursor = self._cursor
-        last = len(self._times) - 1
-        if cursor > last:
+        timeline = self.timeline
+        cursor = timeline.cursor
+        if cursor >= len(timeline.times):
             return None
-        target = cursor if interesting is None else self._next_interesting(interesting)
-        self._cursor = target + 1
-        self.last_index = target
+        target = timeline.target(interesting, self._keys)
+        timeline.cursor = target + 1
         self.steps += target + 1 - cursor
-        self.time_ns = self._times[target]
-        return self.time_ns, self._publish(cursor, target)
+        self.time_ns = timeline.times[target]
+        return ClockStep(target, self.time_ns, self._publish(cursor, target))
 
-    def replay_steps(self, first: int, last: int) -> list[tuple[int, int, StepItems]]:
+    def replay_steps(self, first: int, last: int) -> list[ClockStep]:
         """Steps ``first..last`` (already published) with everything they published,
         for a strategy that must see them one by one."""
         out = []
-        tracked = self._tracked
+        keys = self._keys
         for index in range(first, last + 1):
-            series_ids, counts = self._events(
-                self._bounds[index], self._bounds[index + 1]
-            )
-            pairs = zip(series_ids, counts, strict=True)
-            items = [(tracked[sid].key, n) for sid, n in pairs]
-            out.append((index, self._times[index], items))
+            series_ids, counts, _ = self.timeline.events(index, index)
+            items = [(keys[sid], n) for sid, n in zip(series_ids, counts, strict=True)]
+            out.append(ClockStep(index, self.timeline.times[index], items))
         return out
 
-    def _next_interesting(self, interesting: frozenset[SeriesKey]) -> int:
-        keys, steps = self._interest
-        if keys is not interesting:
-            wanted = [
-                sid for sid, t in enumerate(self._tracked) if t.key in interesting
-            ]
-            lo = self._bounds[self._cursor]
-            mask = np.isin(self._ev_series[lo:], wanted)
-            steps = np.unique(self._ev_step[lo:][mask]).tolist()
-            self._interest = (interesting, steps)
-        index = bisect_left(steps, self._cursor)
-        last = len(self._times) - 1
-        return min(steps[index], last) if index < len(steps) else last
+    @property
+    def _keys(self) -> list[SeriesKey]:
+        return [t.key for t in self._tracked]
 
-    def flush(self, end_ns: int | None = None) -> tuple[int, StepItems]:
+    def flush(self, end_ns: int | None = None) -> ClockStep:
         """Session end: close every open window and publish everything written."""
         time_ns = end_ns if end_ns is not None else (self.time_ns or 0)
         if self.time_ns is None or time_ns > self.time_ns:
             self.time_ns = time_ns
         if self._resamplers:
             self._close_live(None)
-        flush_step = len(self._times)
+        flush_step = self.timeline.flush_index
         items = self._publish(flush_step, flush_step)
-        self._cursor = flush_step
+        self.timeline.cursor = flush_step
         for tracked in self._tracked:
             if tracked.series.n < tracked.series.written:
                 tracked.series.publish(tracked.series.written)
                 items.append((tracked.key, tracked.series.n))
-        return self.time_ns, items
+        return ClockStep(None, self.time_ns, items)
 
     def _publish(self, first: int, last: int) -> StepItems:
         """Publish the events of steps ``first..last``; the items of step ``last``."""
-        lo, mid, hi = self._bounds[first], self._bounds[last], self._bounds[last + 1]
-        if lo == hi:
+        series_ids, counts, mid = self.timeline.events(first, last)
+        if not series_ids:
             return []
-        series_ids, counts = self._events(lo, hi)
         tracked = self._tracked
         items: StepItems = []
         for index, (sid, n) in enumerate(zip(series_ids, counts, strict=True)):
@@ -298,20 +239,9 @@ class DataProcessor:
             if entry.minutes == 1:
                 self.bars_in += n - series.n
             series.n = n
-            if index >= mid - lo:
+            if index >= mid:
                 items.append((entry.key, n))
         return items
-
-    def _events(self, lo: int, hi: int) -> tuple[list[int], list[int]]:
-        """Events ``lo..hi`` as Python lists, converted a chunk at a time so that a
-        long session never holds its whole timeline as Python objects."""
-        start, stop, series_ids, counts = self._chunk
-        if not (start <= lo and hi <= stop):
-            start, stop = lo, max(hi, min(lo + 65_536, len(self._ev_n)))
-            series_ids = self._ev_series[start:stop].tolist()
-            counts = self._ev_n[start:stop].tolist()
-            self._chunk = (start, stop, series_ids, counts)
-        return series_ids[lo - start : hi - start], counts[lo - start : hi - start]
 
     # --- live ------------------------------------------------------------------------
 
@@ -328,9 +258,9 @@ class DataProcessor:
                 width = tracked.minutes * NS_PER_MINUTE
                 for row in range(len(history_1m)):
                     ts = int(history_1m.ts[row])
-                    if ts + NS_PER_MINUTE > now_ns:
+                    if not is_visible(ts, NS_PER_MINUTE, now_ns):
                         break
-                    if window_start(ts, width) + width > now_ns:
+                    if not is_visible(window_start(ts, width), width, now_ns):
                         resampler.add(
                             ts,
                             float(history_1m.open[row]),
@@ -352,11 +282,11 @@ class DataProcessor:
         low: float,
         close: float,
         volume: float,
-    ) -> tuple[int, StepItems]:
+    ) -> ClockStep:
         """Accept one live 1m bar: validate, store, close due windows, publish.
 
-        :returns: the step's session time and what it published (empty when the bar
-            was dropped under the ``drop`` policy).
+        :returns: the step: its session time and what it published (nothing when
+            the bar was dropped under the ``drop`` policy).
         :raises BarValidationError: a bad bar under the ``reject`` policy.
         """
         one = BarArrays(
@@ -369,8 +299,11 @@ class DataProcessor:
         )
         now = self.time_ns
         if now is not None and any(
-            window_start(ts, t.series.width_ns) + t.series.width_ns
-            <= now - NS_PER_MINUTE
+            is_visible(
+                window_start(ts, t.series.width_ns),
+                t.series.width_ns,
+                live_horizon(now, NS_PER_MINUTE),
+            )
             for t, _ in self._resamplers.get(symbol, [])
         ):
             log.warning(
@@ -379,7 +312,7 @@ class DataProcessor:
                 format_ts(ts),
             )
             self.dropped_live += 1
-            return now, []
+            return ClockStep(None, now, [])
         series = self.data.series(symbol, "1m")
         # validated together with the previous bar, so order and duplicates are
         # checked by the same rules as files
@@ -392,10 +325,10 @@ class DataProcessor:
         )
         if len(kept) < len(checked):
             self.dropped_live += 1
-            return now if now is not None else ts, []
+            return ClockStep(None, now if now is not None else ts, [])
         series.write(one.ts, one.open, one.high, one.low, one.close, one.volume)
         self.steps += 1
-        bar_end = ts + NS_PER_MINUTE
+        bar_end = bar_close(ts, NS_PER_MINUTE)
         for tracked, resampler in self._resamplers.get(symbol, []):
             for done in (
                 resampler.add(ts, open, high, low, close, volume),
@@ -405,9 +338,7 @@ class DataProcessor:
                     _write(tracked.series, done)
         if now is None or bar_end > now:
             self.time_ns = bar_end
-        # bars of one minute arrive one symbol after another, so another symbol's
-        # window whose last minute is missing closes once a later minute has begun
-        self._close_live(self.time_ns - NS_PER_MINUTE)
+        self._close_live(live_horizon(self.time_ns, NS_PER_MINUTE))
         items: StepItems = []
         for tracked in self._tracked:
             grown = tracked.series.written
@@ -416,7 +347,7 @@ class DataProcessor:
                     self.bars_in += grown - tracked.series.n
                 tracked.series.publish(grown)
                 items.append((tracked.key, grown))
-        return self.time_ns, items
+        return ClockStep(None, self.time_ns, items)
 
     def _close_live(self, now_ns: int | None) -> None:
         for resamplers in self._resamplers.values():
@@ -438,8 +369,5 @@ def _write(series: BarSeries, bars: BarArrays) -> None:
 
 def _last_row(series: BarSeries) -> BarArrays:
     return BarArrays(
-        **{name: series.column(name)[-1:].copy() for name in _COLUMNS},
+        **{name: series.column(name)[-1:].copy() for name in BAR_COLUMNS},
     )
-
-
-_COLUMNS = ("ts", "open", "high", "low", "close", "volume")

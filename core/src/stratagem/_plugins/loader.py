@@ -30,7 +30,15 @@ from typing import Any, Literal
 import pluggy
 from pydantic import BaseModel
 
-from stratagem import __version__, hookspecs
+from stratagem import hookspecs
+from stratagem._plugins.failures import one_line_error
+from stratagem._plugins.hooks import (
+    DISCOVERY_HOOKS,
+    REPORT_HOOK,
+    STRATEGY_HOOKS,
+    PluginHooks,
+    new_plugin_manager,
+)
 from stratagem._records import DataSourceSpec, ScannerSpec, StrategySpec
 from stratagem._strategy import Strategy, StrategyConfig
 
@@ -44,10 +52,10 @@ UNKNOWN = "-"
 #: attribute under a chosen name (for instance a reporter under the name that session
 #: configs list in ``reporters``).
 BUILTIN_PLUGINS: tuple[str, ...] = (
-    "stratagem.data.builtin_sources",
-    "console = stratagem.reporters:console",
-    "json = stratagem.reporters:json_file",
-    "stratagem.session.scanners",
+    "stratagem._builtin.sources",
+    "console = stratagem._builtin.reporters:console",
+    "json = stratagem._builtin.reporters:json_file",
+    "stratagem._builtin.scanners",
 )
 
 OfferKind = Literal["strategy", "scanner", "data_source"]
@@ -375,6 +383,10 @@ class PluginCatalogue:
                 f"{path}.config_class is {config_class!r}, not a "
                 "stratagem.StrategyConfig subclass",
             )
+        try:
+            check_strategy_class(target, path)
+        except TypeError as exc:
+            raise PluginLookupError("strategy", path, str(exc)) from None
         doc = inspect.cleandoc(vars(target).get("__doc__") or "")
         spec = StrategySpec(
             name=path,
@@ -393,16 +405,6 @@ class PluginCatalogue:
         )
         self._imported[path] = (spec, record)
         return spec, record
-
-
-def one_line_error(exc: BaseException) -> str:
-    """``ExcType: message`` on one line.
-
-    :param exc: the exception to describe.
-    """
-    message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-    name = type(exc).__name__
-    return f"{name}: {message}" if message else name
 
 
 def autoload_disabled() -> bool:
@@ -439,8 +441,7 @@ def load_plugins(
     :param blocked: plugin names never to import or register.
     :raises PluginLoadError: with ``strict``, naming every failure.
     """
-    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-    pm.add_hookspecs(hookspecs)
+    pm = new_plugin_manager()
     for name in blocked:
         pm.set_blocked(name)
     loader = _Loader(pm)
@@ -458,12 +459,15 @@ def load_plugins(
 
     if only is None:
         loader.load_entry_points(eps)
+        loader.discover_registered()
     else:
         wanted = set(only)
         loader.load_entry_points([ep for ep in eps if ep.name in wanted])
+        loader.discover_registered()
         unmatched = wanted - {ep.name for ep in eps}
         if any(not loader.resolves(name) for name in unmatched):
             loader.load_entry_points([ep for ep in eps if ep.name not in wanted])
+            loader.discover_registered()
 
     catalogue = loader.finish()
     if strict and catalogue.failures:
@@ -472,11 +476,19 @@ def load_plugins(
 
 
 class _Loader:
-    """The one guarded registration path, shared by built-ins and entry points."""
+    """The one guarded registration path, shared by built-ins and entry points.
+
+    Plugins are imported and registered first (each checked on its own), then every
+    registered plugin is asked what it offers through :class:`PluginHooks`, so a
+    wrapper from any plugin wraps every plugin's discovery.
+    """
 
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self.pm = pm
+        self.hooks = PluginHooks(pm)
         self.records: list[PluginRecord] = []
+        # registered, not yet asked what they offer
+        self._registered: list[str] = []
         # per loaded plugin: its offers, per kind, name -> spec
         self.offers: dict[str, dict[OfferKind, dict[str, Any]]] = {}
 
@@ -487,7 +499,7 @@ class _Loader:
             name,
             value,
             "stratagem",
-            __version__,
+            _own_version(),
             builtin=True,
             obtain=lambda: importlib.metadata.EntryPoint(
                 name, value, ENTRY_POINT_GROUP
@@ -519,7 +531,7 @@ class _Loader:
         builtin: bool,
         obtain: Callable[[], object],
     ) -> None:
-        base = PluginRecord(
+        record = PluginRecord(
             name=name,
             dist=dist,
             version=version,
@@ -536,32 +548,35 @@ class _Loader:
                 )
             plugin = obtain()
             self._register(name, plugin)
-            offers = self._discover(name)
         except Exception as exc:
             if plugin is not None and self.pm.get_plugin(name) is plugin:
                 self.pm.unregister(name=name)
-            self.records.append(
-                replace(
-                    base,
-                    error=one_line_error(exc),
-                    traceback="".join(traceback.format_exception(exc)),
-                )
-            )
+            self.records.append(_failed(record, exc))
             return
-        self.offers[name] = offers
-        self.records.append(
-            replace(
-                base,
+        self.records.append(record)
+        self._registered.append(name)
+
+    def discover_registered(self) -> None:
+        """Ask every plugin registered since the last call what it offers."""
+        names, self._registered = self._registered, []
+        for name in names:
+            index = next(i for i, r in enumerate(self.records) if r.name == name)
+            record = self.records[index]
+            try:
+                offers = self._discover(name)
+            except Exception as exc:
+                self.pm.unregister(name=name)
+                self.records[index] = _failed(record, exc)
+                continue
+            self.offers[name] = offers
+            self.records[index] = replace(
+                record,
                 status=PluginStatus.OK,
                 strategies=tuple(offers["strategy"]),
                 scanners=tuple(offers["scanner"]),
                 data_sources=tuple(offers["data_source"]),
-                reporter=any(
-                    impl.plugin_name == name
-                    for impl in self.pm.hook.stratagem_report_metrics.get_hookimpls()
-                ),
+                reporter=name in self.hooks.implementers(REPORT_HOOK),
             )
-        )
 
     def _record_named(self, name: str) -> PluginRecord | None:
         for record in self.records:
@@ -576,14 +591,19 @@ class _Loader:
             raise ValueError(
                 f"{plugin!r} is already registered as {self.pm.get_name(plugin)!r}"
             )
-        for attr in dir(plugin):
-            if attr.startswith(_HOOK_PREFIX):
-                value = getattr(plugin, attr, None)
-                if inspect.isroutine(value) and not hasattr(value, _IMPL_MARKER):
-                    raise TypeError(
-                        f"{attr} is not marked @stratagem.hookimpl; pluggy would "
-                        "ignore it silently"
-                    )
+        _check_marked(plugin)
+        misplaced = [
+            attr
+            for attr in STRATEGY_HOOKS
+            if inspect.isroutine(getattr(plugin, attr, None))
+        ]
+        if misplaced:
+            raise TypeError(
+                f"{misplaced[0]} is a per-strategy hook, called for one strategy "
+                "instance in its own thread: define it as a method of a "
+                "stratagem.Strategy subclass (or override "
+                f"{misplaced[0].removeprefix('stratagem_')}), not at module level"
+            )
         self.pm.register(plugin, name=name)
         try:
             self.pm.check_pending()
@@ -606,19 +626,14 @@ class _Loader:
         offers: dict[OfferKind, dict[str, Any]] = {}
         for kind in _KINDS.values():
             found: dict[str, Any] = {}
-            caller = getattr(self.pm.hook, kind.hook)
-            for impl in caller.get_hookimpls():
-                if impl.plugin_name != name:
-                    continue
-                if impl.wrapper or impl.hookwrapper:
-                    raise TypeError(f"{kind.hook} cannot be a hook wrapper")
-                result = impl.function()
-                for spec in _checked_specs(kind, result):
-                    if spec.name in found:
-                        raise ValueError(
-                            f"{kind.hook} offers {kind.label} {spec.name!r} twice"
-                        )
-                    found[spec.name] = spec
+            implemented = name in self.hooks.implementers(kind.hook)
+            result = self.hooks.discover(kind.hook, name) if implemented else []
+            for spec in _checked_specs(kind, result):
+                if spec.name in found:
+                    raise ValueError(
+                        f"{kind.hook} offers {kind.label} {spec.name!r} twice"
+                    )
+                found[spec.name] = spec
             offers[kind.key] = found
         return offers
 
@@ -698,6 +713,7 @@ def _checked_specs(kind: _Kind, result: object) -> list[Any]:
                     f"strategy {spec.name!r}: config {spec.config!r} is not a "
                     "stratagem.StrategyConfig subclass"
                 )
+            check_strategy_class(spec.strategy, spec.name)
         elif isinstance(spec, ScannerSpec):
             if not (
                 isinstance(spec.config, type) and issubclass(spec.config, BaseModel)
@@ -720,3 +736,58 @@ def _distribution_of_module(module_name: str) -> tuple[str, str]:
         return dists[0], importlib.metadata.version(dists[0])
     except importlib.metadata.PackageNotFoundError:
         return dists[0], UNKNOWN
+
+
+def _failed(record: PluginRecord, exc: BaseException) -> PluginRecord:
+    return replace(
+        record,
+        status=PluginStatus.LOAD_FAILED,
+        error=one_line_error(exc),
+        traceback="".join(traceback.format_exception(exc)),
+    )
+
+
+def _own_version() -> str:
+    from stratagem import __version__
+
+    return str(__version__)
+
+
+def _check_marked(plugin: object) -> None:
+    for attr in dir(plugin):
+        if attr.startswith(_HOOK_PREFIX):
+            value = getattr(plugin, attr, None)
+            if inspect.isroutine(value) and not hasattr(value, _IMPL_MARKER):
+                raise TypeError(
+                    f"{attr} is not marked @stratagem.hookimpl; pluggy would "
+                    "ignore it silently"
+                )
+
+
+def check_strategy_class(cls: type[Strategy], name: str) -> None:
+    """Check a strategy class's hook methods as pluggy will when it runs, at load.
+
+    Registers the class itself with a fresh plugin manager: pluggy verifies each
+    method's arguments against its spec (a subset, by name) exactly as it will for
+    every instance, so a wrong signature is a load error, not a failure at the first
+    bar.
+
+    :param cls: the strategy class.
+    :param name: its registered name, for messages.
+    :raises TypeError: when a hook method does not fit its spec or the hook is not a
+        per-strategy hook.
+    """
+    wrong_place = [
+        attr for attr in (*DISCOVERY_HOOKS, REPORT_HOOK) if hasattr(cls, attr)
+    ]
+    if wrong_place:
+        raise TypeError(
+            f"strategy {name!r}: {cls.__qualname__}.{wrong_place[0]} is a plugin "
+            "hook; implement it at module level in the plugin, not on the strategy"
+        )
+    probe = new_plugin_manager()
+    try:
+        probe.register(cls, name=f"probe:{name}")
+        probe.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise TypeError(f"strategy {name!r}: {exc}") from None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 import threading
 import time
@@ -12,22 +11,28 @@ from dataclasses import dataclass
 from queue import SimpleQueue
 from typing import TYPE_CHECKING
 
-import pluggy
-
-from stratagem import hookspecs
-from stratagem._records import Signal
+from stratagem._data.intervals import NS_PER_SECOND
+from stratagem._plugins.failures import PluginRef
+from stratagem._plugins.hooks import StrategyHooks
+from stratagem._records import (
+    Backpressure,
+    ErrorPolicy,
+    Mode,
+    Signal,
+    StrategyState,
+)
+from stratagem._runtime.inbox import Batch, BoundedInbox, Control, DirectInbox, Step
+from stratagem._runtime.metrics import StrategyMetrics
 from stratagem._strategy import Strategy, StrategyContext, SubscriptionError
-from stratagem.data.intervals import NS_PER_SECOND
-from stratagem.runtime.inbox import Batch, BoundedInbox, Control, DirectInbox, Step
-from stratagem.runtime.metrics import StrategyMetrics
 
 if TYPE_CHECKING:
+    from stratagem._data.session_data import SessionData
     from stratagem._strategy import StrategyConfig
-    from stratagem.data.session_data import SessionData
-
-log = logging.getLogger("stratagem.runtime")
 
 perf_ns = time.perf_counter_ns
+
+#: ``(thread index, message seq, batch position where it stopped or None)``
+Ack = tuple[int, int, int | None]
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,7 @@ class StrategyInstance:
     :param dist: distribution that offered it (``"-"`` for an import path).
     :param version: that distribution's version.
     :param on_error: ``continue`` / ``quarantine`` / ``stop``.
-    :param max_errors: errors tolerated before the policy applies.
+    :param max_errors: errors at which the policy applies.
     :param backpressure: inbox policy in clock-driven and live runs.
     :param inbox_size: inbox bound in steps.
     :param callback_timeout_s: watchdog limit for one call.
@@ -51,28 +56,35 @@ class StrategyInstance:
     config: StrategyConfig
     dist: str = "-"
     version: str = "-"
-    on_error: str = "quarantine"
+    on_error: ErrorPolicy = ErrorPolicy.QUARANTINE
     max_errors: int = 1
-    backpressure: str = "drop_oldest"
+    backpressure: Backpressure = Backpressure.DROP_OLDEST
     inbox_size: int = 1024
     callback_timeout_s: float = 10.0
 
+    @property
+    def ref(self) -> PluginRef:
+        """This instance as the failure policy names it."""
+        return PluginRef(
+            "strategy",
+            self.id,
+            self.dist,
+            self.version,
+            ErrorPolicy(self.on_error),
+            self.max_errors,
+        )
 
-@dataclass(frozen=True, slots=True)
-class StrategyFailure:
-    """One exception raised by a strategy, as reported."""
 
-    strategy: str
-    hook: str
-    symbol: str | None
-    bar_ts: int | None
-    error: str
-    traceback: str
+#: ``failed(thread, hook, exc, symbol, bar_ts, fatal)``, called in the failing thread
+FailureCallback = Callable[
+    ["StrategyThread", str, BaseException, "str | None", "int | None", bool], None
+]
 
 
 class StrategyThread(threading.Thread):
     """Runs one strategy instance: takes a step from its inbox, calls the strategy for
-    each notification in it, records timings and signals, reports completion.
+    each notification in it, records timings and signals, acknowledges what the
+    manager waits for.
 
     Only this thread ever calls into the strategy object.
     """
@@ -82,10 +94,10 @@ class StrategyThread(threading.Thread):
         index: int,
         instance: StrategyInstance,
         data: SessionData,
-        mode: str,
-        done: SimpleQueue[tuple[int, int, int | None]],
+        mode: Mode,
+        done: SimpleQueue[Ack],
         on_subscriptions_changed: Callable[[], None],
-        on_failure: Callable[[StrategyThread, StrategyFailure], None],
+        on_failure: FailureCallback,
     ) -> None:
         super().__init__(name=f"strategy-{instance.id}", daemon=True)
         self.index = index
@@ -95,7 +107,7 @@ class StrategyThread(threading.Thread):
         self.signals: list[tuple[tuple[int, int], Signal]] = []
         self.inbox: DirectInbox | BoundedInbox = (
             DirectInbox()
-            if mode == "data-driven"
+            if mode is Mode.DATA_DRIVEN
             else BoundedInbox(instance.inbox_size, instance.backpressure)
         )
         self._done = done
@@ -113,30 +125,7 @@ class StrategyThread(threading.Thread):
             emit=self._record_signal,
             on_subscriptions_changed=on_subscriptions_changed,
         )
-        self._hooks = self._own_hook_functions()
-
-    def _own_hook_functions(self) -> dict[str, Callable[..., None]]:
-        """This instance's hook implementations, from a plugin manager of its own.
-
-        Calling the implementation directly rather than through ``pm.hook`` keeps a
-        failure isolated to this instance and saves pluggy's dispatch on every bar.
-        """
-        pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-        pm.add_hookspecs(hookspecs)
-        pm.register(self.strategy, name=self.instance.id)
-        pm.check_pending()
-        functions = {}
-        for name in ("on_start", "on_bars", "on_symbol_added", "on_stop"):
-            function = (
-                getattr(pm.hook, f"stratagem_{name}").get_hookimpls()[-1].function
-            )
-            if getattr(function, "__func__", None) is getattr(
-                Strategy, f"stratagem_{name}"
-            ):
-                # the base class's wiring only forwards to the lifecycle method
-                function = getattr(self.strategy, name)
-            functions[name] = function
-        return functions
+        self._hooks = StrategyHooks(self.strategy, instance.id)
 
     # --- the thread's loop ------------------------------------------------------
 
@@ -147,19 +136,20 @@ class StrategyThread(threading.Thread):
         while True:
             message = inbox_get()
             kind = type(message)
-            if kind is Batch:
-                stopped = None if self.quarantined else self._handle_batch(message)
-                done_put((index, message.seq, stopped))
-            elif kind is Step:
+            if kind is Step:
+                # clock-driven and live steps: nobody waits, nothing to acknowledge
                 if not self.quarantined:
                     self._handle_step(message, message.items)
-                done_put((index, message.seq, None))
-            elif message.kind == "drain":
-                done_put((index, message.seq, None))
+            elif kind is Batch:
+                stopped = None if self.quarantined else self._handle_batch(message)
+                done_put((index, message.seq, stopped))
             else:
-                if not self.quarantined or message.kind == "stop":
+                if message.kind != "drain" and (
+                    not self.quarantined or message.kind == "stop"
+                ):
                     self._handle_control(message)
-                done_put((index, message.seq, None))
+                if message.wait:
+                    done_put((index, message.seq, None))
                 if message.kind == "stop":
                     return
 
@@ -192,7 +182,7 @@ class StrategyThread(threading.Thread):
     ) -> None:
         metrics = self.metrics
         ctx = self.ctx
-        on_bars = self._hooks["on_bars"]
+        on_bars = self._hooks.on_bars
         timings = metrics.call_time
         record = timings.pending.append
         ctx.time_ns = step.time_ns
@@ -213,7 +203,8 @@ class StrategyThread(threading.Thread):
             try:
                 on_bars(ctx, key[0], key[1])
             except Exception as exc:  # noqa: BLE001 - isolate any strategy failure
-                self._failed("on_bars", key[0], ctx.bars(*key).ts[-1], exc)
+                bar_ts = int(ctx.bars(*key).ts[-1])
+                self._on_failure(self, "on_bars", exc, key[0], bar_ts, False)
             record(perf_ns() - t0)
             metrics.notifications += 1
         self.busy_since = 0
@@ -229,51 +220,28 @@ class StrategyThread(threading.Thread):
         self.busy_since = perf_ns()
         try:
             if message.kind == "start":
-                self.metrics.state = "running"
-                self._hooks["on_start"](ctx)
+                self.metrics.state = StrategyState.RUNNING
+                self._hooks.on_start(ctx)
             elif message.kind == "symbol_added":
-                self._hooks["on_symbol_added"](ctx, message.symbol)
+                self._hooks.on_symbol_added(ctx, message.symbol)
             elif message.kind == "stop":
-                if self.metrics.state == "running":
-                    self._hooks["on_stop"](ctx)
-                    self.metrics.state = "stopped"
+                if self.metrics.state is StrategyState.RUNNING:
+                    self._hooks.on_stop(ctx)
+                    self.metrics.state = StrategyState.STOPPED
         except SubscriptionError as exc:
-            self._failed(message.kind, message.symbol, None, exc, fatal=True)
+            self._on_failure(self, message.kind, exc, message.symbol, None, True)
         except Exception as exc:  # noqa: BLE001 - isolate any strategy failure
-            self._failed(message.kind, message.symbol, None, exc)
+            self._on_failure(self, message.kind, exc, message.symbol, None, False)
         finally:
             self.busy_since = 0
 
-    # --- signals and failures ----------------------------------------------------
+    # --- signals and diagnostics ------------------------------------------------
 
     def _record_signal(self, signal: Signal) -> None:
         self.signals.append((self._order, signal))
         self.metrics.signals += 1
         if self._step_sent_ns:
             self.metrics.signal_latency.add(perf_ns() - self._step_sent_ns)
-
-    def _failed(
-        self,
-        hook: str,
-        symbol: str | None,
-        bar_ts: int | None,
-        exc: BaseException,
-        *,
-        fatal: bool = False,
-    ) -> None:
-        failure = StrategyFailure(
-            strategy=self.instance.id,
-            hook=hook,
-            symbol=symbol,
-            bar_ts=None if bar_ts is None else int(bar_ts),
-            error=f"{type(exc).__name__}: {exc}",
-            traceback="".join(traceback.format_exception(exc)),
-        )
-        self.metrics.errors += 1
-        if fatal:
-            self.quarantined = True
-            self.metrics.state = "failed"
-        self._on_failure(self, failure)
 
     def stack(self) -> str:
         """The current Python stack of this thread (for the watchdog's dump)."""
@@ -285,3 +253,10 @@ class StrategyThread(threading.Thread):
     def busy_for_s(self, now_ns: int) -> float:
         since = self.busy_since
         return 0.0 if since == 0 else (now_ns - since) / NS_PER_SECOND
+
+    def deadline_ns(self) -> int | None:
+        """When the current call outlives ``callback_timeout_s`` (None when idle)."""
+        since = self.busy_since
+        if since == 0:
+            return None
+        return since + int(self.instance.callback_timeout_s * NS_PER_SECOND)

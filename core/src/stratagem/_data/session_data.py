@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from stratagem.data.intervals import canonical_interval, interval_ns
-
-PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
+from stratagem._data.bars import VALUE_COLUMNS
+from stratagem._data.intervals import canonical_interval, interval_ns
+from stratagem._data.timeline import visible_count
 
 
 class Bars:
@@ -111,7 +111,7 @@ class BarSeries:
 
     def _allocate(self, capacity: int) -> None:
         cols = {"ts": np.empty(capacity, dtype=np.int64)}
-        for name in PRICE_COLUMNS:
+        for name in VALUE_COLUMNS:
             cols[name] = np.empty(capacity, dtype=np.float64)
         if self.derived:
             cols["quality"] = np.empty(capacity, dtype=np.float64)
@@ -190,15 +190,9 @@ class BarSeries:
         """Read-only view of the first ``n`` published bars (default: all published)."""
         return Bars(self, self.n if n is None else n)
 
-    def count_closed_by(self, t_ns: int) -> int:
-        """How many published bars had closed by session time ``t_ns``."""
-        n = self.n
-        if n == 0:
-            return 0
-        ts = self._cols["ts"]
-        if int(ts[n - 1]) + self.width_ns <= t_ns:
-            return n
-        return int(np.searchsorted(ts[:n], t_ns - self.width_ns, side="right"))
+    def visible_at(self, t_ns: int) -> int:
+        """How many published bars are visible at session time ``t_ns``."""
+        return visible_count(self._cols["ts"][: self.n], self.width_ns, t_ns)
 
     def column(self, name: str) -> np.ndarray:
         """Read-only view of the written rows of column ``name`` (for outputs)."""

@@ -11,15 +11,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from stratagem.data.bars import PRICE_COLUMNS, BarArrays
-from stratagem.data.timefmt import format_ts
+from stratagem._data.bars import PRICE_COLUMNS, BarArrays
+from stratagem._data.timefmt import format_ts
+from stratagem._records import ValidationPolicy
 
-Policy = Literal["reject", "drop"]
-POLICIES: tuple[str, ...] = ("reject", "drop")
+Policy = ValidationPolicy
+POLICIES: tuple[str, ...] = tuple(ValidationPolicy)
 
 #: Every rule, in the order issues of one row are listed.
 RULES: tuple[str, ...] = (

@@ -1,7 +1,7 @@
 """Reading a session config file: two-phase validation with every error at once.
 
-Phase 1 validates the file against :class:`stratagem.config.SessionConfig`. Phase 2
-loads only the plugins the file refers to, resolves each enabled strategy's
+Phase 1 validates the file against :class:`~stratagem._config.models.SessionConfig`.
+Phase 2 loads only the plugins the file refers to, resolves each enabled strategy's
 ``module``, validates its ``config`` with the strategy's own config class (and each
 scanner's with its model), then checks what spans both: intervals the session must
 derive, symbols it must hold, unique instance ids. Every problem becomes one
@@ -25,15 +25,20 @@ from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from stratagem._loader import PluginCatalogue, PluginLookupError, load_plugins
-from stratagem._records import DataSourceSpec, ScannerSpec, StrategySpec
-from stratagem._strategy import StrategyConfig
-from stratagem.config import SessionConfig, SessionDataConfig, StrategyEntry
-from stratagem.data.intervals import (
+from stratagem._config.models import (
+    ScannerConfig,
+    SessionConfig,
+    SessionDataConfig,
+    StrategyEntry,
+)
+from stratagem._data.intervals import (
     IntervalError,
     canonical_interval,
     interval_minutes,
 )
+from stratagem._plugins.loader import PluginCatalogue, PluginLookupError, load_plugins
+from stratagem._records import DataSourceSpec, ScannerSpec, StrategySpec
+from stratagem._strategy import StrategyConfig
 
 Loc = tuple[str | int, ...]
 
@@ -124,6 +129,7 @@ class ResolvedScanner:
 
     :param index: position in ``session_data_config.scanners``.
     :param name: the scanner's registered name.
+    :param entry: the entry as the session file states it.
     :param spec: its spec.
     :param config: the entry's ``config`` validated by ``spec.config``.
     :param dist: distribution the scanner came from.
@@ -132,6 +138,7 @@ class ResolvedScanner:
 
     index: int
     name: str
+    entry: ScannerConfig
     spec: ScannerSpec
     config: BaseModel
     dist: str
@@ -226,8 +233,8 @@ def load_session(
     :param entry_points: entry points to load instead of the installed ones.
     :param builtins: register the built-in plugins.
     :raises ConfigError: listing every problem in the file.
-    :raises stratagem._loader.PluginLoadError: with ``strict_plugins``, when a plugin
-        fails to load.
+    :raises ~stratagem._plugins.loader.PluginLoadError: with ``strict_plugins``, when
+        a plugin fails to load.
     """
     path = Path(path)
     file = str(path)
@@ -477,6 +484,7 @@ class _Resolver:
                 ResolvedScanner(
                     index=index,
                     name=scanner.name,
+                    entry=scanner,
                     spec=spec,
                     config=config,
                     dist=origin.dist,

@@ -3,25 +3,23 @@
 The seed format (``session_data_config`` with ``symbols``, ``streams``, ``streaming``
 and ``strategies``) validates unchanged; everything stratagem adds is optional with a
 default. Strategy ``config`` objects are validated in a second phase by each strategy's
-own config class (see :mod:`stratagem._config_loading`).
+own config class (see :mod:`stratagem._config.loading`).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from stratagem.data.intervals import IntervalError, canonical_interval, interval_minutes
-
-ErrorPolicy = Literal["continue", "quarantine", "stop"]
-Backpressure = Literal["block", "drop_oldest", "coalesce"]
-ValidationPolicy = Literal["reject", "drop"]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from stratagem._data.intervals import (
+    IntervalError,
+    canonical_interval,
+    interval_minutes,
+)
+from stratagem._model import FrozenModel as _Model
+from stratagem._records import Backpressure, ErrorPolicy, ValidationPolicy
 
 
 class DataUpkeepConfig(_Model):
@@ -61,7 +59,7 @@ class DataConfig(_Model):
         "file. `stratagem run --data DIR` overrides it.",
     )
     validation: ValidationPolicy = Field(
-        "reject",
+        ValidationPolicy.REJECT,
         description="Bad bars: 'reject' refuses to start and lists them; 'drop' "
         "removes, counts and reports them.",
     )
@@ -73,6 +71,12 @@ class ScannerConfig(_Model):
         default_factory=dict,
         description="Options validated by the scanner's own model.",
     )
+    on_error: ErrorPolicy = Field(
+        ErrorPolicy.QUARANTINE,
+        description="When the scanner raises: 'continue' (poll it again), "
+        "'quarantine' (stop polling it, the session goes on) or 'stop'.",
+    )
+    max_errors: int = Field(1, ge=1, description="Errors at which the policy applies.")
 
 
 class StrategyEntry(_Model):
@@ -92,7 +96,7 @@ class StrategyEntry(_Model):
         description="Options validated by the strategy's own config class.",
     )
     on_error: ErrorPolicy = Field(
-        "quarantine",
+        ErrorPolicy.QUARANTINE,
         description="After an exception: 'continue', 'quarantine' (stop delivering to "
         "it, the session goes on) or 'stop' (end the session as failed).",
     )
@@ -103,7 +107,7 @@ class StrategyEntry(_Model):
         "act on the max_errors-th error; 'continue' only counts them.",
     )
     backpressure: Backpressure = Field(
-        "drop_oldest",
+        Backpressure.DROP_OLDEST,
         description="Clock-driven/live inbox policy when full: 'block' (the hand-off "
         "waits for room, counted), 'drop_oldest' or 'coalesce' (latest per series).",
     )
@@ -158,6 +162,11 @@ class SessionDataConfig(_Model):
     reporters: list[str] = Field(
         default_factory=lambda: ["console", "json"],
         description="Metrics reporters to call (registered reporter names).",
+    )
+    reporter_on_error: ErrorPolicy = Field(
+        ErrorPolicy.QUARANTINE,
+        description="When a reporter raises: 'continue' (call it again), "
+        "'quarantine' (stop calling it, the session goes on) or 'stop'.",
     )
 
     @field_validator("symbols")

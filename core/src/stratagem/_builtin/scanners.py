@@ -10,16 +10,14 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from stratagem import ScannerSpec, hookimpl
-from stratagem.data.intervals import NS_PER_MINUTE
-from stratagem.data.timefmt import to_ns
-from stratagem.session.coordinator import ScanContext
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from stratagem._data.intervals import NS_PER_MINUTE
+from stratagem._data.timefmt import to_ns
+from stratagem._data.timeline import visible_count
+from stratagem._model import FrozenModel as _Model
+from stratagem._session.coordinator import ScanContext
 
 
 class ScheduledSymbol(_Model):
@@ -94,7 +92,7 @@ class VolumeSurgeScanner:
                 bars = session.source.load(symbol, "1m")
                 self._history[symbol] = (bars.ts, bars.volume)
         ts, volume = self._history[symbol]
-        closed = int(np.searchsorted(ts, session.time_ns - NS_PER_MINUTE, side="right"))
+        closed = visible_count(ts, NS_PER_MINUTE, session.time_ns)
         recent_n, base_n = self.config.lookback_bars, self.config.baseline_bars
         if closed < recent_n + base_n:
             return None

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from stratagem import DataSourceSpec, hookimpl
-from stratagem.data.sources import BarSource, CsvBarSource, ParquetBarSource
+from stratagem import BarSource, DataSourceSpec, hookimpl
+from stratagem._data.sources import CsvBarSource, ParquetBarSource
 
 
 def _validation(options: Mapping[str, Any]) -> Any:

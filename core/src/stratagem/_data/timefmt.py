@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from stratagem.data.intervals import NS_PER_SECOND
+from stratagem._data.intervals import NS_PER_SECOND
 
 
 def format_ts(ns: int) -> str:

@@ -10,29 +10,37 @@ counted.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from queue import Empty, SimpleQueue
 from typing import TYPE_CHECKING, Any
 
-from stratagem._records import Signal
-from stratagem.data.timefmt import format_ts
-from stratagem.runtime.inbox import Batch, BoundedInbox, Control, SeriesKey, Step
-from stratagem.runtime.thread import StrategyFailure, StrategyInstance, StrategyThread
+from stratagem._data.intervals import NS_PER_SECOND
+from stratagem._data.timefmt import format_ts
+from stratagem._plugins.failures import (
+    FailureKind,
+    FailureLedger,
+    FailureRecord,
+    one_line_error,
+)
+from stratagem._records import (
+    Backpressure,
+    ErrorPolicy,
+    Mode,
+    SeriesKey,
+    Signal,
+    StrategyState,
+)
+from stratagem._runtime.inbox import Batch, BoundedInbox, Control, Step
+from stratagem._runtime.thread import Ack, StrategyInstance, StrategyThread
 
 if TYPE_CHECKING:
-    from stratagem.data.session_data import SessionData
+    from stratagem._data.session_data import SessionData
+    from stratagem._data.timeline import ClockStep
 
 log = logging.getLogger("stratagem.runtime")
 
 perf_ns = time.perf_counter_ns
-
-DATA_DRIVEN = "data-driven"
-
-#: ``(step index or None, session time, items)`` as the processor gives them
-ReplayStep = tuple[int | None, int, list[tuple[SeriesKey, int]]]
-MODES = (DATA_DRIVEN, "clock-driven", "live")
 
 
 class StartupError(RuntimeError):
@@ -42,12 +50,13 @@ class StartupError(RuntimeError):
 class StrategyManager:
     """Owns the strategy threads, the subscription map and the sync mode.
 
-    Used from the session thread only, except the failure callback, which strategy
-    threads call.
+    Used from the session thread only; strategy threads report failures to the
+    shared :class:`FailureLedger`, the one owner of failure counts.
 
     :param instances: the configured instances, in config order.
     :param data: the session's bars.
-    :param mode: ``data-driven``, ``clock-driven`` or ``live``.
+    :param mode: data-driven, clock-driven or live.
+    :param failures: the session's failure ledger (a new one by default).
     :param join_timeout_s: how long ``stop`` waits for each thread to finish.
     """
 
@@ -55,34 +64,33 @@ class StrategyManager:
         self,
         instances: Sequence[StrategyInstance],
         data: SessionData,
-        mode: str = DATA_DRIVEN,
+        mode: Mode | str = Mode.DATA_DRIVEN,
         *,
+        failures: FailureLedger | None = None,
         join_timeout_s: float = 5.0,
     ) -> None:
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         ids = [instance.id for instance in instances]
         if len(set(ids)) != len(ids):
             raise ValueError(f"strategy ids must be unique, got {ids}")
-        self.mode = mode
+        self.mode = Mode(mode)
         self.data = data
         self.join_timeout_s = join_timeout_s
-        self._done: SimpleQueue[tuple[int, int, int | None]] = SimpleQueue()
+        self.ledger = failures if failures is not None else FailureLedger()
+        self._done: SimpleQueue[Ack] = SimpleQueue()
         self._routing_dirty = True
         self._routes: dict[SeriesKey, list[StrategyThread]] = {}
         self._subscribed: frozenset[SeriesKey] = frozenset()
-        self.failures: list[StrategyFailure] = []
         self.stop_requested: str | None = None
         #: session time of the step whose failure stopped the session
         self.stopped_at_ns: int | None = None
-        self._lock = threading.Lock()
+        self._start_refusals: list[str] = []
         self._seq = 0
         self.threads = [
             StrategyThread(
                 index,
                 instance,
                 data,
-                mode,
+                self.mode,
                 self._done,
                 self._mark_routing_dirty,
                 self._on_failure,
@@ -103,11 +111,10 @@ class StrategyManager:
         for thread in self.threads:
             thread.start()
         self._started = True
-        self._broadcast(Control("start", self._next_seq(), time_ns), wait=True)
-        fatal = [f"{f.strategy}: {f.error}" for f in self.failures if f.hook == "start"]
-        if fatal:
+        self._broadcast("start", time_ns, wait=True)
+        if self._start_refusals:
             self.stop(time_ns)
-            raise StartupError("; ".join(fatal))
+            raise StartupError("; ".join(self._start_refusals))
         self._rebuild_routes()
 
     def stop(self, time_ns: int) -> list[str]:
@@ -128,7 +135,7 @@ class StrategyManager:
             thread.join(max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
                 stuck.append(thread.instance.id)
-                thread.metrics.state = "hung"
+                thread.metrics.state = StrategyState.HUNG
                 log.error(
                     "strategy %s did not stop within %.1fs; its stack:\n%s",
                     thread.instance.id,
@@ -142,21 +149,24 @@ class StrategyManager:
     def dispatch(self, time_ns: int, items: Iterable[tuple[SeriesKey, int]]) -> int:
         """Hand one clock step to the threads subscribed to its series.
 
+        Data-driven: waits until they have handled it. Clock-driven and live: never
+        waits; each inbox applies its backpressure policy.
+
         :param time_ns: session time of the step.
         :param items: ``(key, n)`` per series published at this step, in the
             processor's deterministic order.
         :returns: the number of notifications handed out.
         """
-        if self.mode == DATA_DRIVEN:
-            items = list(items)
-            if self._routing_dirty:
-                self._rebuild_routes()
-            delivered = sum(len(self._routes.get(key, ())) for key, _ in items)
-            self.dispatch_batch([(None, time_ns, items)])
-            return delivered
         if self._routing_dirty:
             self._rebuild_routes()
         routes = self._routes
+        if self.mode is Mode.DATA_DRIVEN:
+            from stratagem._data.timeline import ClockStep
+
+            items = list(items)
+            delivered = sum(len(routes.get(key, ())) for key, _ in items)
+            self.dispatch_batch([ClockStep(None, time_ns, items)])
+            return delivered
         per_thread: dict[StrategyThread, list[tuple[SeriesKey, int]]] = {}
         for item in items:
             targets = routes.get(item[0])
@@ -174,14 +184,15 @@ class StrategyManager:
         delivered = 0
         for thread, batch in per_thread.items():
             metrics = thread.metrics
-            if thread.busy_since or len(thread.inbox):
+            inbox = thread.inbox
+            if thread.busy_since or len(inbox):
                 metrics.overruns += 1
-            if thread.instance.backpressure == "block" and (
-                len(thread.inbox) >= thread.instance.inbox_size
+            if thread.instance.backpressure is Backpressure.BLOCK and (
+                len(inbox) >= thread.instance.inbox_size
             ):
                 metrics.blocked += 1
-            metrics.dropped += thread.inbox.put(Step(seq, time_ns, batch, sent))
-            depth = len(thread.inbox)
+            metrics.dropped += inbox.put(Step(seq, time_ns, batch, sent))
+            depth = len(inbox)
             if depth > metrics.queue_max:
                 metrics.queue_max = depth
             delivered += len(batch)
@@ -190,14 +201,14 @@ class StrategyManager:
 
     def dispatch_batch(
         self,
-        steps: Sequence[ReplayStep],
-        replay: Callable[[int, int], list[ReplayStep]] | None = None,
+        steps: Sequence[ClockStep],
+        replay: Callable[[int, int], list[ClockStep]] | None = None,
     ) -> None:
         """Data-driven: hand consecutive steps to every running thread, then wait
         until all have finished them (one barrier for the batch).
 
-        :param steps: ``(step index, session time, items)`` in clock order; the index
-            is None for a step the processor cannot replay (the final flush).
+        :param steps: clock steps in order; a step's ``index`` is None when the
+            processor cannot replay it (the final flush).
         :param replay: gives every step between two indexes; used to re-send the
             rest of a batch, step by step, to a strategy that changed its
             subscriptions inside it.
@@ -211,13 +222,13 @@ class StrategyManager:
             seq = self._next_seq()
             sent = perf_ns()
             for thread, todo in pending.items():
-                batch = Batch(seq, [Step(seq, t, items, sent) for _, t, items in todo])
+                batch = Batch(seq, [Step(seq, s.time_ns, s.items, sent) for s in todo])
                 thread.inbox.put(batch)
             stopped = self._await(seq, pending)
-            rest: dict[StrategyThread, list[ReplayStep]] = {}
+            rest: dict[StrategyThread, list[ClockStep]] = {}
             for thread, position in stopped.items():
                 todo = pending[thread]
-                start, end = todo[position][0], todo[-1][0]
+                start, end = todo[position].index, todo[-1].index
                 if replay is None or start is None or end is None:
                     continue
                 rest[thread] = replay(start + 1, end)
@@ -230,19 +241,17 @@ class StrategyManager:
         the inbox order guarantees it precedes the symbol's first bars.
         """
         self._broadcast(
-            Control("symbol_added", self._next_seq(), time_ns, symbol=symbol),
-            wait=self.mode == DATA_DRIVEN,
+            "symbol_added",
+            time_ns,
+            symbol=symbol,
+            wait=self.mode is Mode.DATA_DRIVEN,
         )
 
     def drain(self) -> None:
         """Wait until every inbox is empty (clock-driven end of session)."""
-        if self.mode == DATA_DRIVEN:
+        if self.mode is Mode.DATA_DRIVEN:
             return
-        seq = self._next_seq()
-        live = [t for t in self.threads if not t.quarantined and t.is_alive()]
-        for thread in live:
-            thread.inbox.put_control(Control("drain", seq, 0))
-        self._await(seq, {thread: [] for thread in live})
+        self._broadcast("drain", 0, wait=True)
 
     # --- outputs -------------------------------------------------------------------
 
@@ -265,9 +274,22 @@ class StrategyManager:
     def metrics(self) -> dict[str, dict[str, Any]]:
         """Per-instance metrics snapshots, in config order."""
         return {
-            thread.instance.id: thread.metrics.snapshot(len(thread.inbox))
+            thread.instance.id: thread.metrics.snapshot(
+                len(thread.inbox), self.ledger.count("strategy", thread.instance.id)
+            )
             for thread in self.threads
         }
+
+    @property
+    def failures(self) -> list[FailureRecord]:
+        """Strategies that failed, each folded into one record."""
+        return [r for r in self.ledger.records() if r.plugin.kind == "strategy"]
+
+    def subscribed_keys(self) -> frozenset[SeriesKey]:
+        """Series some running strategy listens to (a new object when it changes)."""
+        if self._routing_dirty:
+            self._rebuild_routes()
+        return self._subscribed
 
     # --- internals ----------------------------------------------------------------
 
@@ -277,12 +299,6 @@ class StrategyManager:
 
     def _mark_routing_dirty(self) -> None:
         self._routing_dirty = True
-
-    def subscribed_keys(self) -> frozenset[SeriesKey]:
-        """Series some running strategy listens to (a new object when it changes)."""
-        if self._routing_dirty:
-            self._rebuild_routes()
-        return self._subscribed
 
     def _rebuild_routes(self) -> None:
         self._routing_dirty = False
@@ -296,18 +312,23 @@ class StrategyManager:
         if set(routes) != self._subscribed:
             self._subscribed = frozenset(routes)
 
-    def _broadcast(self, message: Control, *, wait: bool) -> None:
-        targets = [t for t in self.threads if not t.quarantined]
-        message.sent_ns = perf_ns()
+    def _broadcast(
+        self, kind: str, time_ns: int, *, symbol: str | None = None, wait: bool
+    ) -> None:
+        targets = [t for t in self.threads if not t.quarantined and t.is_alive()]
+        message = Control(kind, self._next_seq(), time_ns, symbol, perf_ns(), wait)
         for thread in targets:
             thread.inbox.put_control(message)
         if wait:
-            self._await(message.seq, {thread: [] for thread in targets})
+            self._await(message.seq, targets)
 
     def _await(
         self, seq: int, pending: Iterable[StrategyThread]
     ) -> dict[StrategyThread, int]:
         """Barrier: wait for ``seq`` from each thread, quarantining hung ones.
+
+        Sleeps until an acknowledgement arrives or the earliest watchdog deadline of
+        a thread it waits for passes; nothing polls.
 
         :returns: the threads that stopped a batch early, with the position.
         """
@@ -315,9 +336,8 @@ class StrategyManager:
         stopped: dict[StrategyThread, int] = {}
         get = self._done.get
         while waiting:
-            timeout = min(t.instance.callback_timeout_s for t in waiting.values())
             try:
-                index, done_seq, position = get(timeout=min(timeout, 0.5))
+                index, done_seq, position = get(timeout=self._wait_s(waiting))
             except Empty:
                 self._watchdog(waiting)
                 continue
@@ -325,7 +345,24 @@ class StrategyManager:
                 thread = waiting.pop(index, None)
                 if thread is not None and position is not None:
                     stopped[thread] = position
+
         return stopped
+
+    @staticmethod
+    def _wait_s(waiting: dict[int, StrategyThread]) -> float:
+        """Seconds until the earliest watchdog deadline among ``waiting``: a busy
+        thread's deadline is known; an idle one cannot hang before its next call
+        starts, so a full timeout from now bounds it."""
+        now = perf_ns()
+        earliest = None
+        for thread in waiting.values():
+            deadline = thread.deadline_ns()
+            if deadline is None:
+                deadline = now + int(thread.instance.callback_timeout_s * NS_PER_SECOND)
+            if earliest is None or deadline < earliest:
+                earliest = deadline
+        assert earliest is not None
+        return max(0.0, (earliest - now) / NS_PER_SECOND) + 0.001
 
     def _watchdog(self, waiting: dict[int, StrategyThread]) -> None:
         now = perf_ns()
@@ -347,52 +384,54 @@ class StrategyManager:
                 self._quarantine_hung(thread)
 
     def _quarantine_hung(self, thread: StrategyThread) -> None:
+        instance = thread.instance
         thread.quarantined = True
-        thread.metrics.state = "hung"
-        thread.metrics.errors += 1
+        thread.metrics.state = StrategyState.HUNG
         self._routing_dirty = True
-        log.error(
-            "strategy %s (%s %s) has been inside one call for more than %.1fs "
-            "(callback_timeout_s); quarantined. Its stack:\n%s",
-            thread.instance.id,
-            thread.instance.dist,
-            thread.instance.version,
-            thread.instance.callback_timeout_s,
-            thread.stack(),
+        self.ledger.record(
+            instance.ref,
+            "on_bars",
+            f"inside one call for more than {instance.callback_timeout_s:.1f}s "
+            "(callback_timeout_s); quarantined",
+            kind=FailureKind.HUNG,
+            stack=thread.stack(),
+            where=format_ts(thread.ctx.time_ns) if thread.ctx.time_ns else "",
         )
 
-    def _on_failure(self, thread: StrategyThread, failure: StrategyFailure) -> None:
+    def _on_failure(
+        self,
+        thread: StrategyThread,
+        hook: str,
+        exc: BaseException,
+        symbol: str | None,
+        bar_ts: int | None,
+        fatal: bool,
+    ) -> None:
         """Called in the failing strategy's thread."""
         instance = thread.instance
-        with self._lock:
-            self.failures.append(failure)
-        if failure.hook == "start" and thread.metrics.state == "failed":
-            return  # a refused subscription: start() reports it, without traceback
-        where = failure.symbol or "-"
-        if failure.bar_ts is not None:
-            where += f" bar {format_ts(failure.bar_ts)}"
-        log.error(
-            "strategy %s (%s %s) raised in %s [%s]: %s\n%s",
-            instance.id,
-            instance.dist,
-            instance.version,
-            failure.hook,
-            where,
-            failure.error,
-            failure.traceback,
-        )
-        if thread.metrics.errors < instance.max_errors:
+        if fatal:
+            # a refused subscription: start() reports it, without a traceback
+            thread.quarantined = True
+            thread.metrics.state = StrategyState.FAILED
+            self.ledger.record(instance.ref, hook, exc, quiet=True)
+            self._start_refusals.append(f"{instance.id}: {exc}")
             return
-        if instance.on_error == "quarantine":
+        where = symbol or ""
+        if bar_ts is not None:
+            where += f" bar {format_ts(bar_ts)}"
+        action = self.ledger.record(
+            instance.ref, hook, exc, where=where, symbol=symbol, bar_ts=bar_ts
+        )
+        if action is ErrorPolicy.QUARANTINE:
             thread.quarantined = True
-            thread.metrics.state = "quarantined"
+            thread.metrics.state = StrategyState.QUARANTINED
             self._routing_dirty = True
-        elif instance.on_error == "stop":
+        elif action is ErrorPolicy.STOP:
             thread.quarantined = True
-            thread.metrics.state = "failed"
+            thread.metrics.state = StrategyState.FAILED
             self._routing_dirty = True
             self.stopped_at_ns = thread.ctx.time_ns
             self.stop_requested = (
-                f"strategy {instance.id} failed ({failure.error}) and its on_error "
-                "policy is 'stop'"
+                f"strategy {instance.id} failed ({one_line_error(exc)}) and its "
+                "on_error policy is 'stop'"
             )

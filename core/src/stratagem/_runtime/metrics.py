@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from stratagem._records import StrategyState
+
 _RING = 1 << 16
 
 
@@ -79,20 +81,24 @@ class StrategyMetrics:
     def __init__(self) -> None:
         self.notifications = 0
         self.steps = 0
-        self.errors = 0
         self.signals = 0
         self.overruns = 0
         self.dropped = 0
         self.blocked = 0
         self.queue_max = 0
-        self.state = "created"
+        self.state = StrategyState.CREATED
         self.call_time = TimingStats()
         self.wait_time = TimingStats()
         self.signal_latency = TimingStats()
 
-    def snapshot(self, queue_size: int) -> dict[str, Any]:
+    def snapshot(self, queue_size: int, errors: int) -> dict[str, Any]:
+        """Counters and timing summaries, JSON-ready.
+
+        :param queue_size: the inbox's current depth.
+        :param errors: failures counted by the failure ledger (its one owner).
+        """
         snap: dict[str, Any] = {
-            "state": self.state,
+            "state": str(self.state),
             "notifications": self.notifications,
             "steps": self.steps,
         }
@@ -105,7 +111,7 @@ class StrategyMetrics:
                 "overruns": self.overruns,
                 "dropped": self.dropped,
                 "blocked": self.blocked,
-                "errors": self.errors,
+                "errors": errors,
                 "signals": self.signals,
             }
         )

@@ -13,39 +13,23 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from stratagem.data.bars import BarArrays
-from stratagem.data.intervals import NS_PER_SECOND, interval_name
-from stratagem.data.timefmt import format_ts
-from stratagem.runtime.manager import DATA_DRIVEN, ReplayStep, StrategyManager
-from stratagem.runtime.metrics import TimingStats
-from stratagem.session.processor import DataProcessor
+from stratagem._data.bars import BarArrays
+from stratagem._data.intervals import NS_PER_SECOND, interval_name
+from stratagem._data.timefmt import format_ts
+from stratagem._data.timeline import ClockStep
+from stratagem._plugins.failures import FailureLedger, PluginRef
+from stratagem._protocols import BarSource, Scanner
+from stratagem._records import ErrorPolicy, Mode, RunStatus
+from stratagem._runtime.manager import StrategyManager
+from stratagem._runtime.metrics import TimingStats
+from stratagem._session.processor import DataProcessor
 
 log = logging.getLogger("stratagem.session")
 
 #: data-driven steps handed to strategy threads per barrier
 BATCH_STEPS = 256
-
-
-class BarSource(Protocol):
-    """What the coordinator needs of a bar source: the file-backed sources of
-    :mod:`stratagem.data.sources` and ``stratagem.testing.MemorySource`` both fit."""
-
-    def available(self, symbol: str, interval: str) -> bool: ...
-
-    def load(
-        self,
-        symbol: str,
-        interval: str,
-        *,
-        start_ns: int | None = None,
-        end_ns: int | None = None,
-    ) -> BarArrays: ...
-
-
-class Scanner(Protocol):
-    def scan(self, session: ScanContext) -> Sequence[str]: ...
 
 
 @dataclass(frozen=True)
@@ -89,9 +73,9 @@ class SymbolInsertion:
 
 @dataclass
 class SessionResult:
-    status: str = "ok"
+    status: RunStatus = RunStatus.OK
     reason: str | None = None
-    mode: str = DATA_DRIVEN
+    mode: Mode = Mode.DATA_DRIVEN
     speed_multiplier: float = 0.0
     start_ns: int | None = None
     end_ns: int | None = None
@@ -113,7 +97,9 @@ class SessionCoordinator:
     :param speed_multiplier: 0 for data-driven, N for N x real time.
     :param start_ns: session start; default the first 1m bar.
     :param end_ns: session end (exclusive); default after the last bar.
-    :param scanners: ``(name, scanner)`` pairs polled at every step.
+    :param scanners: ``(name or plugin ref, scanner)`` pairs polled after every
+        step; a scanner that raises follows the common failure policy.
+    :param failures: the session's failure ledger (the manager's by default).
     """
 
     def __init__(
@@ -126,7 +112,8 @@ class SessionCoordinator:
         speed_multiplier: float = 0.0,
         start_ns: int | None = None,
         end_ns: int | None = None,
-        scanners: Sequence[tuple[str, Scanner]] = (),
+        scanners: Sequence[tuple[str | PluginRef, Scanner]] = (),
+        failures: FailureLedger | None = None,
     ) -> None:
         self.symbols = list(symbols)
         self.processor = processor
@@ -135,7 +122,11 @@ class SessionCoordinator:
         self.speed = speed_multiplier
         self.start_ns = start_ns
         self.end_ns = end_ns
-        self.scanners = list(scanners)
+        self.scanners = [
+            (ref if isinstance(ref, PluginRef) else PluginRef("scanner", ref), scanner)
+            for ref, scanner in scanners
+        ]
+        self.ledger = failures if failures is not None else manager.ledger
         self.result = SessionResult(
             mode=manager.mode, speed_multiplier=speed_multiplier
         )
@@ -239,10 +230,10 @@ class SessionCoordinator:
         self.processor.start(start_ns)
         return self._drive(start_ns, self._live_units(feed))
 
-    def _drive(self, t0: int, units: Iterable[list[ReplayStep]]) -> SessionResult:
+    def _drive(self, t0: int, units: Iterable[list[ClockStep]]) -> SessionResult:
         result = self.result
         manager = self.manager
-        batched = manager.mode == DATA_DRIVEN
+        batched = manager.mode is Mode.DATA_DRIVEN
         wall0 = time.perf_counter()
         self._wall0 = wall0
         manager.start(t0)
@@ -252,10 +243,13 @@ class SessionCoordinator:
                 if batched:
                     manager.dispatch_batch(unit, self.processor.replay_steps)
                 else:
-                    for _, time_ns, items in unit:
-                        manager.dispatch(time_ns, items)
+                    for step in unit:
+                        manager.dispatch(step.time_ns, step.items)
                 if manager.stop_requested:
-                    result.status, result.reason = "failed", manager.stop_requested
+                    result.status, result.reason = (
+                        RunStatus.FAILED,
+                        manager.stop_requested,
+                    )
                     break
                 if self._wanted:
                     self._insert_wanted()
@@ -265,12 +259,15 @@ class SessionCoordinator:
                 # the units also end early when a stop was requested while waiting
                 ended = not self._stop.is_set()
             if ended:
-                end_time, items = self.processor.flush(self.end_ns)
-                manager.dispatch(end_time, items)
+                last = self.processor.flush(self.end_ns)
+                manager.dispatch(last.time_ns, last.items)
                 if manager.stop_requested:
-                    result.status, result.reason = "failed", manager.stop_requested
-            elif self._stop.is_set() and result.status == "ok":
-                result.status = "interrupted"
+                    result.status, result.reason = (
+                        RunStatus.FAILED,
+                        manager.stop_requested,
+                    )
+            elif self._stop.is_set() and result.status is RunStatus.OK:
+                result.status = RunStatus.INTERRUPTED
         finally:
             manager.drain()
             result.stuck_threads = manager.stop(self.processor.time_ns or t0)
@@ -280,7 +277,7 @@ class SessionCoordinator:
             result.wall_s = time.perf_counter() - wall0
         return result
 
-    def _replay_units(self, t0: int) -> Iterable[list[ReplayStep]]:
+    def _replay_units(self, t0: int) -> Iterable[list[ClockStep]]:
         """Replay steps, grouped for hand-off.
 
         Clock-driven: one step at a time, each at its scheduled wall time.
@@ -291,11 +288,11 @@ class SessionCoordinator:
         every step either way.
         """
         processor = self.processor
-        paced = self.manager.mode != DATA_DRIVEN and self.speed > 0
+        paced = self.manager.mode is not Mode.DATA_DRIVEN and self.speed > 0
         size = 1 if paced else BATCH_STEPS
         stride = not paced and not self.scanners
         while not self._stop.is_set():
-            unit: list[ReplayStep] = []
+            unit: list[ClockStep] = []
             while len(unit) < size:
                 upcoming = processor.next_time_ns
                 if upcoming is None:
@@ -308,9 +305,9 @@ class SessionCoordinator:
                 step = processor.next_step(keys)
                 if step is None:
                     break
-                unit.append((processor.last_index, *step))
+                unit.append(step)
                 if self.scanners:
-                    self._poll_scanners(step[0])
+                    self._poll_scanners(step.time_ns)
                     if self._wanted:
                         break  # the new symbol joins right after this step
             if not unit:
@@ -327,30 +324,36 @@ class SessionCoordinator:
             remaining = due - time.perf_counter()
         self.lag.add(int((time.perf_counter() - due) * NS_PER_SECOND))
 
-    def _live_units(self, feed: Iterable[LiveBar]) -> Iterable[list[ReplayStep]]:
+    def _live_units(self, feed: Iterable[LiveBar]) -> Iterable[list[ClockStep]]:
         for bar in feed:
             if self._stop.is_set():
                 return
             if bar.symbol not in self.processor.symbols:
                 log.warning("live bar for %s, which is not in the session", bar.symbol)
                 continue
-            time_ns, items = self.processor.push_bar(
+            step = self.processor.push_bar(
                 bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume
             )
             if self.scanners:
-                self._poll_scanners(time_ns)
-            yield [(None, time_ns, items)]
+                self._poll_scanners(step.time_ns)
+            yield [step]
 
     def _poll_scanners(self, time_ns: int) -> None:
         """Ask every scanner after a step; what they want joins after its dispatch."""
         context = ScanContext(time_ns, self.processor.symbols, self.source, self)
-        for name, scanner in self.scanners:
+        for entry in list(self.scanners):
+            ref, scanner = entry
             try:
                 wanted = list(scanner.scan(context))
-            except Exception:
-                log.exception("scanner %s failed at %s", name, format_ts(time_ns))
+            except Exception as exc:  # noqa: BLE001 - the failure policy decides
+                action = self.ledger.record(ref, "scan", exc, where=format_ts(time_ns))
+                if action is not ErrorPolicy.CONTINUE:
+                    self.scanners.remove(entry)
+                if action is ErrorPolicy.STOP:
+                    self.request_stop(f"scanner {ref.id} failed: {exc}")
+                    self.result.status = RunStatus.FAILED
                 continue
-            self._wanted.extend((name, symbol) for symbol in wanted)
+            self._wanted.extend((ref.id, symbol) for symbol in wanted)
 
     def _insert_wanted(self) -> None:
         wanted, self._wanted = self._wanted, []

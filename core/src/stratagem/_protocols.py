@@ -1,0 +1,47 @@
+"""Protocols a plugin implements: what the session needs of a bar source and a
+scanner. Structural: a plugin's class fits without inheriting from them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from stratagem._data.bars import BarArrays
+    from stratagem._session.coordinator import ScanContext
+
+
+@runtime_checkable
+class BarSource(Protocol):
+    """Where a session's bars come from (the ``csv`` and ``parquet`` sources,
+    ``stratagem.testing.MemorySource``, a plugin's feed).
+
+    ``load`` may be called from any thread; a source that records what it read for
+    the run manifest exposes ``files_used`` (paths) and ``reports`` (per path, a
+    validation report with ``as_dict()``).
+    """
+
+    def available(self, symbol: str, interval: str) -> bool:
+        """Whether the source has bars of ``symbol`` at ``interval`` (e.g. ``"1m"``)."""
+        ...
+
+    def load(
+        self,
+        symbol: str,
+        interval: str,
+        *,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+    ) -> BarArrays:
+        """The validated bars with open time in ``[start_ns, end_ns)``."""
+        ...
+
+
+@runtime_checkable
+class Scanner(Protocol):
+    """A source of symbols to add mid-session, polled by the session thread after
+    every clock step."""
+
+    def scan(self, session: ScanContext) -> Sequence[str]:
+        """Symbols to add now (already present ones are ignored)."""
+        ...

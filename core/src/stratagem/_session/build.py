@@ -1,0 +1,407 @@
+"""The one session builder: every way of running a session goes through here.
+
+:func:`build_session` wires a :class:`Session` (data, processor, strategy manager,
+coordinator, reporters, failure ledger) from a :class:`SessionSpec`, the fully
+resolved description of a session. ``stratagem run`` makes the spec from a validated
+config file (:meth:`SessionSpec.from_config`); :mod:`stratagem.testing`, the
+benchmarks and sweeps make it directly. Output writers are not part of a session:
+they subscribe to it (:meth:`Session.subscribe`) and hear its end.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from stratagem._data.session_data import SessionData
+from stratagem._data.timefmt import format_ts, to_ns
+from stratagem._plugins.failures import FailureLedger, FailureRecord, PluginRef
+from stratagem._plugins.hooks import PluginHooks
+from stratagem._protocols import BarSource, Scanner
+from stratagem._records import ErrorPolicy, MetricsReport, Mode, RunStatus, Signal
+from stratagem._runtime.manager import StrategyManager
+from stratagem._runtime.metrics import bottleneck
+from stratagem._runtime.thread import StrategyInstance
+from stratagem._session.coordinator import SessionCoordinator, SessionResult
+from stratagem._session.processor import DataProcessor
+
+if TYPE_CHECKING:
+    from stratagem._config.loading import LoadedSession
+
+log = logging.getLogger("stratagem.session")
+
+
+class SessionSetupError(ValueError):
+    """The session cannot be built (no data folder, a bad data source option)."""
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    """Everything a session is made of, resolved.
+
+    :param symbols: symbols loaded at start, in order.
+    :param strategies: the strategy instances, in config order.
+    :param source: where bars come from.
+    :param derived_minutes: widths of the derived intervals in minutes.
+    :param speed_multiplier: 0 for data-driven, N for clock-driven at N x.
+    :param start_ns: session start (bars before it are warm-up history).
+    :param end_ns: session end, exclusive.
+    :param warmup_bars: history rows per series published when a symbol joins.
+    :param validation: ``reject`` or ``drop`` for bars pushed live.
+    :param scanners: ``(plugin ref, scanner)`` pairs.
+    :param reporters: ``(plugin ref, caller)`` pairs, each called with
+        ``report=`` on the main thread.
+    :param metrics_interval_s: wall seconds between periodic reports.
+    :param join_timeout_s: how long the end of the session waits for each thread.
+    :param origin: the validated config this spec came from, if any (for the
+        manifest).
+    :param data_root: the data folder, if the source reads one.
+    """
+
+    symbols: Sequence[str]
+    strategies: Sequence[StrategyInstance]
+    source: BarSource
+    derived_minutes: Sequence[int] = ()
+    speed_multiplier: float = 0.0
+    start_ns: int | None = None
+    end_ns: int | None = None
+    warmup_bars: int = 200
+    validation: str = "reject"
+    scanners: Sequence[tuple[PluginRef, Scanner]] = ()
+    reporters: Sequence[tuple[PluginRef, Callable[..., Any]]] = ()
+    metrics_interval_s: float = 2.0
+    join_timeout_s: float = 5.0
+    origin: LoadedSession | None = None
+    data_root: Path | None = None
+
+    @property
+    def mode(self) -> Mode:
+        return Mode.DATA_DRIVEN if self.speed_multiplier == 0 else Mode.CLOCK_DRIVEN
+
+    @classmethod
+    def from_config(
+        cls,
+        loaded: LoadedSession,
+        *,
+        data_dir: Path | None = None,
+        speed: float | None = None,
+    ) -> SessionSpec:
+        """The spec of a validated session config file.
+
+        :param loaded: the config, validated with its plugins resolved.
+        :param data_dir: overrides ``data.path`` (``--data``).
+        :param speed: overrides ``speed_multiplier`` (``--speed``).
+        :raises SessionSetupError: when there is no data folder.
+        """
+        cfg = loaded.config.session_data_config
+        root = _data_root(loaded, data_dir)
+        upkeep = cfg.streaming.data_upkeep
+        hooks = PluginHooks(loaded.plugins.pm)
+        reporters = []
+        for name, caller in hooks.reporters(cfg.reporters):
+            record = loaded.plugins.record_of(name)
+            ref = PluginRef(
+                "reporter", name, record.dist, record.version, cfg.reporter_on_error
+            )
+            reporters.append((ref, caller))
+        return cls(
+            symbols=tuple(cfg.symbols),
+            strategies=tuple(
+                StrategyInstance(
+                    id=item.id,
+                    strategy_cls=item.spec.strategy,
+                    config=item.config,
+                    dist=item.dist,
+                    version=item.version,
+                    on_error=item.entry.on_error,
+                    max_errors=item.entry.max_errors,
+                    backpressure=item.entry.backpressure,
+                    inbox_size=item.entry.inbox_size,
+                    callback_timeout_s=item.entry.callback_timeout_s,
+                )
+                for item in loaded.strategies
+            ),
+            source=loaded.data_source.factory(
+                root, {"validation": cfg.data.validation}
+            ),
+            derived_minutes=tuple(upkeep.derived_intervals if upkeep.enabled else ()),
+            speed_multiplier=cfg.speed_multiplier if speed is None else speed,
+            start_ns=to_ns(cfg.start) if cfg.start else None,
+            end_ns=to_ns(cfg.end) if cfg.end else None,
+            warmup_bars=cfg.warmup_bars,
+            validation=cfg.data.validation,
+            scanners=tuple(
+                (
+                    PluginRef(
+                        "scanner",
+                        item.name,
+                        item.dist,
+                        item.version,
+                        item.entry.on_error,
+                        item.entry.max_errors,
+                    ),
+                    item.spec.factory(item.config),
+                )
+                for item in loaded.scanners
+            ),
+            reporters=tuple(reporters),
+            metrics_interval_s=cfg.metrics_interval_s,
+            origin=loaded,
+            data_root=root,
+        )
+
+
+def _data_root(loaded: LoadedSession, data_dir: Path | None) -> Path:
+    cfg = loaded.config.session_data_config
+    if data_dir is not None:
+        root, origin = Path(data_dir), "--data"
+    elif cfg.data.path is not None:
+        root = (loaded.path.parent / cfg.data.path).resolve()
+        origin = f"{loaded.path}: session_data_config.data.path"
+    else:
+        raise SessionSetupError(
+            f"{loaded.path}: no data folder; pass --data DIR or set "
+            "session_data_config.data.path"
+        )
+    if not root.is_dir():
+        raise SessionSetupError(f"data folder {root} (from {origin}) does not exist")
+    return root
+
+
+@dataclass
+class SessionOutcome:
+    """What a session produced, handed to its listeners and returned by ``run``.
+
+    :param status: ``ok``, ``degraded``, ``failed`` or ``interrupted``.
+    :param result: the coordinator's account (steps, times, insertions).
+    :param signals: every signal, in deterministic order.
+    :param metrics: the final metrics (``{"system": ..., "strategies": ...}``).
+    :param failures: every plugin that failed, folded per plugin.
+    :param error: the exception that ended the session, if one did.
+    """
+
+    status: RunStatus
+    result: SessionResult
+    signals: list[Signal]
+    metrics: dict[str, Any]
+    failures: list[FailureRecord] = field(default_factory=list)
+    error: BaseException | None = None
+
+    def by_strategy(self, strategy_id: str) -> list[Signal]:
+        """The signals of one strategy instance."""
+        return [s for s in self.signals if s.strategy == strategy_id]
+
+
+class SessionListener(Protocol):
+    """An output writer: told once when the session has ended (main thread)."""
+
+    def session_ended(self, session: Session, outcome: SessionOutcome) -> None: ...
+
+
+class Session:
+    """One wired session. Build it with :func:`build_session`, then :meth:`run`.
+
+    :param spec: what the session is made of.
+    """
+
+    def __init__(self, spec: SessionSpec) -> None:
+        self.spec = spec
+        self.mode = spec.mode
+        self.run_id = uuid.uuid4().hex
+        self.ledger = FailureLedger()
+        self.data = SessionData()
+        self.processor = DataProcessor(
+            self.data,
+            spec.derived_minutes,
+            warmup_bars=spec.warmup_bars,
+            validation=spec.validation,
+        )
+        self.manager = StrategyManager(
+            spec.strategies,
+            self.data,
+            self.mode,
+            failures=self.ledger,
+            join_timeout_s=spec.join_timeout_s,
+        )
+        self.coordinator = SessionCoordinator(
+            spec.symbols,
+            self.processor,
+            self.manager,
+            spec.source,
+            speed_multiplier=spec.speed_multiplier,
+            start_ns=spec.start_ns,
+            end_ns=spec.end_ns,
+            scanners=spec.scanners,
+            failures=self.ledger,
+        )
+        self._reporters = list(spec.reporters)
+        self._listeners: list[SessionListener] = []
+        self.extra: dict[str, Any] = {"run_id": self.run_id}
+        self._wall0 = time.perf_counter()
+
+    def subscribe(self, listener: SessionListener) -> None:
+        """Have ``listener`` told when the session ends (output writers)."""
+        self._listeners.append(listener)
+
+    def request_stop(self, reason: str) -> None:
+        """Stop at the next step; safe from any thread."""
+        self.coordinator.request_stop(reason)
+
+    # --- running -----------------------------------------------------------------
+
+    def run(self, *, on_tick: Callable[[], None] | None = None) -> SessionOutcome:
+        """Drive the session in its own thread; report metrics from this one.
+
+        Ctrl-C (KeyboardInterrupt) stops the session at the next step; everything
+        computed so far still reaches the listeners.
+
+        :param on_tick: called on this thread while the session runs (progress).
+        """
+        box: dict[str, Any] = {}
+        finished = threading.Event()
+
+        def session_main() -> None:
+            try:
+                box["result"] = self.coordinator.run()
+            except BaseException as exc:  # handed to this thread, never lost
+                box["error"] = exc
+            finally:
+                finished.set()
+
+        thread = threading.Thread(target=session_main, name="stratagem-session")
+        # what start-up built (modules, plugins, configs) lives for the whole run:
+        # keep it out of the collector's full passes, which otherwise pause every
+        # thread for tens of milliseconds
+        gc.collect()
+        gc.freeze()
+        previous = _install_sigterm(self)
+        self._wall0 = time.perf_counter()
+        interval = self.spec.metrics_interval_s
+        try:
+            thread.start()
+            next_report = time.perf_counter() + interval
+            while not finished.is_set():
+                try:
+                    # Event.wait, not Thread.join: a Ctrl-C inside join can leave the
+                    # thread marked finished while it still runs
+                    timeout = max(0.0, next_report - time.perf_counter())
+                    if on_tick is not None:
+                        timeout = min(timeout, 0.1)
+                    if finished.wait(timeout):
+                        break
+                    if on_tick is not None:
+                        on_tick()
+                    if time.perf_counter() >= next_report:
+                        self._report(self.snapshot(final=False))
+                        next_report += interval
+                except KeyboardInterrupt:
+                    log.warning("interrupted: finishing in-flight steps, then writing")
+                    self.request_stop("interrupted (SIGINT)")
+        finally:
+            _restore_sigterm(previous)
+            thread.join()
+            gc.unfreeze()
+        return self._finish(box.get("error"))
+
+    def _finish(self, error: BaseException | None) -> SessionOutcome:
+        result = self.coordinator.result
+        if error is not None:
+            result.status = RunStatus.FAILED
+            result.reason = f"{type(error).__name__}: {error}"
+        elif result.status is RunStatus.OK and self.ledger.degraded:
+            result.status = RunStatus.DEGRADED
+        final = self.snapshot(final=True)
+        self._report(final)
+        outcome = SessionOutcome(
+            status=result.status,
+            result=result,
+            signals=self.manager.signals(),
+            metrics={
+                "system": dict(final.system),
+                "strategies": {k: dict(v) for k, v in final.strategies.items()},
+            },
+            failures=self.ledger.records(),
+            error=error,
+        )
+        for listener in self._listeners:
+            listener.session_ended(self, outcome)
+        return outcome
+
+    # --- metrics -----------------------------------------------------------------
+
+    def snapshot(self, *, final: bool) -> MetricsReport:
+        """The session's metrics now, as reporters receive them."""
+        strategies = self.manager.metrics()
+        wall = time.perf_counter() - self._wall0
+        processor = self.processor
+        bars_in = processor.bars_in
+        result = self.coordinator.result
+        system: dict[str, Any] = {
+            "mode": str(self.mode),
+            "speed_multiplier": self.spec.speed_multiplier,
+            "status": str(result.status),
+            "bars_in": bars_in,
+            "wall_s": wall,
+            "bars_per_s": bars_in / wall if wall > 0 else 0.0,
+            "steps": result.steps,
+            "notifications": result.notifications,
+            "bottleneck": bottleneck(strategies),
+            "symbols": processor.symbols,
+            "session_time": (
+                format_ts(processor.time_ns) if processor.time_ns else None
+            ),
+            "session_start": format_ts(result.start_ns) if result.start_ns else None,
+            "session_data_bytes": self.data.nbytes,
+            "symbols_added": [i.as_dict() for i in result.insertions],
+            "live_bars_dropped": processor.dropped_live,
+        }
+        if self.mode is not Mode.DATA_DRIVEN:
+            system.update(self.coordinator.drift())
+        return MetricsReport(
+            system=system, strategies=strategies, final=final, extra=dict(self.extra)
+        )
+
+    def _report(self, report: MetricsReport) -> None:
+        """Call every reporter on its own; one that fails follows the policy."""
+        for entry in list(self._reporters):
+            ref, caller = entry
+            try:
+                caller(report=report)
+            except Exception as exc:  # noqa: BLE001 - the failure policy decides
+                action = self.ledger.record(ref, "stratagem_report_metrics", exc)
+                if action is not ErrorPolicy.CONTINUE:
+                    self._reporters.remove(entry)
+                if action is ErrorPolicy.STOP:
+                    self.request_stop(f"reporter {ref.id} failed: {exc}")
+                    self.coordinator.result.status = RunStatus.FAILED
+
+
+def build_session(spec: SessionSpec) -> Session:
+    """Wire a session from its spec; nothing runs until :meth:`Session.run`.
+
+    :param spec: the resolved session (see :meth:`SessionSpec.from_config`).
+    """
+    return Session(spec)
+
+
+def _install_sigterm(session: Session) -> Any:
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        session.request_stop("interrupted (SIGTERM)")
+
+    return signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def _restore_sigterm(previous: Any) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)

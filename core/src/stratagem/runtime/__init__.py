@@ -1,1 +1,0 @@
-"""The strategy runtime: one thread per strategy instance, routing and sync modes."""

@@ -1,1 +1,0 @@
-"""The session: clock, data processing, scanners and the run command."""
