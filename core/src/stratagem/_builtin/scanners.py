@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -17,7 +18,9 @@ from stratagem._data.intervals import NS_PER_MINUTE
 from stratagem._data.timefmt import to_ns
 from stratagem._data.timeline import visible_count
 from stratagem._model import FrozenModel as _Model
-from stratagem._session.coordinator import ScanContext
+
+if TYPE_CHECKING:
+    from stratagem import ScanContext
 
 
 class ScheduledSymbol(_Model):
