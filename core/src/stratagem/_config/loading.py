@@ -193,8 +193,8 @@ def referenced_plugin_names(document: object) -> frozenset[str]:
     """Plugin-facing names a parsed session file refers to, for ``load_plugins(only=)``.
 
     Enabled strategies' ``module`` names (import paths excluded), scanner names, the
-    data source and the reporters; defaults apply where the file is silent. Tolerates
-    a malformed document: what cannot be read is skipped.
+    data source, the reporters and the extra ``plugins``; defaults apply where the
+    file is silent. Tolerates a malformed document: what cannot be read is skipped.
 
     :param document: the parsed JSON document.
     """
@@ -213,6 +213,7 @@ def referenced_plugin_names(document: object) -> frozenset[str]:
         names.add(source)
     reporters = _get(session, "reporters", _default("reporters"))
     names.update(r for r in _items(reporters) if isinstance(r, str))
+    names.update(p for p in _items(_get(session, "plugins")) if isinstance(p, str))
     return frozenset(names)
 
 
@@ -322,6 +323,7 @@ class _Resolver:
     ]:
         data_source = self._data_source()
         self._check_reporters()
+        self._check_plugins()
         scanners = self._scanners()
         candidates = {
             symbol
@@ -492,6 +494,28 @@ class _Resolver:
                 )
             )
         return resolved
+
+    def _check_plugins(self) -> None:
+        if self.session is None:
+            return
+        loaded = [r.name for r in self.plugins.records]
+        for index, name in enumerate(self.session.plugins):
+            try:
+                record = self.plugins.record_of(name)
+            except KeyError:
+                hint = difflib.get_close_matches(name, loaded, n=1)
+                self.issue(
+                    (*_SESSION, "plugins", index),
+                    f"no plugin named {name!r} is installed (entry point group "
+                    "'stratagem')",
+                    hint[0] if hint else None,
+                )
+                continue
+            if record.status != "OK":
+                self.issue(
+                    (*_SESSION, "plugins", index),
+                    f"plugin {name!r} ({record.origin}) failed to load: {record.error}",
+                )
 
     def _check_reporters(self) -> None:
         if self.session is None:

@@ -163,6 +163,12 @@ class SessionDataConfig(_Model):
         default_factory=lambda: ["console", "json"],
         description="Metrics reporters to call (registered reporter names).",
     )
+    plugins: list[str] = Field(
+        default_factory=list,
+        description="Other plugins to load for this run, by entry point name (for "
+        "example one whose hook wrappers wrap discovery or reporting); a run imports "
+        "only the plugins its config names.",
+    )
     reporter_on_error: ErrorPolicy = Field(
         ErrorPolicy.QUARANTINE,
         description="When a reporter raises: 'continue' (call it again), "

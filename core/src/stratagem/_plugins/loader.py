@@ -790,4 +790,30 @@ def check_strategy_class(cls: type[Strategy], name: str) -> None:
         probe.register(cls, name=f"probe:{name}")
         probe.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise TypeError(f"strategy {name!r}: {exc}") from None
+        problem = _signature_problem(cls, probe) or exc
+        raise TypeError(f"strategy {name!r}: {problem}") from None
+    finally:
+        if probe.is_registered(cls):
+            probe.unregister(cls)
+
+
+def _signature_problem(cls: type, pm: pluggy.PluginManager) -> str | None:
+    """Which hook method takes arguments its hook does not pass, said plainly."""
+    for hook in STRATEGY_HOOKS:
+        method = getattr(cls, hook, None)
+        if method is None:
+            continue
+        caller = getattr(pm.hook, hook)
+        spec_args = caller.spec.argnames if caller.spec else ()
+        taken = [
+            p
+            for p in list(inspect.signature(method).parameters)[1:]
+            if p not in spec_args
+        ]
+        if taken:
+            return (
+                f"{cls.__qualname__}.{hook} takes {', '.join(taken)}, which the "
+                f"hook does not pass (it passes {', '.join(spec_args)}: take any of "
+                "them, by name)"
+            )
+    return None
