@@ -113,7 +113,8 @@ def _child(mode: str, instances: int, steps: int) -> dict[str, Any]:
     from bench_notify import _strategy_classes, synthetic_bars
 
     from stratagem._data.session_data import SessionData
-    from stratagem._runtime.manager import DATA_DRIVEN, StrategyManager
+    from stratagem._records import Mode
+    from stratagem._runtime.manager import StrategyManager
     from stratagem._runtime.thread import StrategyInstance
     from stratagem._session.processor import DataProcessor
 
@@ -135,7 +136,7 @@ def _child(mode: str, instances: int, steps: int) -> dict[str, Any]:
             for k in range(instances)
         ],
         data,
-        DATA_DRIVEN,
+        Mode.DATA_DRIVEN,
     )
     manager.start(t0)
     processor.start(t0)

@@ -153,7 +153,8 @@ def unbatched_step_ns(steps: int) -> float:
     that is one hand-off and one barrier per step.
     """
     from stratagem._data.session_data import SessionData
-    from stratagem._runtime.manager import DATA_DRIVEN, StrategyManager
+    from stratagem._records import Mode
+    from stratagem._runtime.manager import StrategyManager
     from stratagem._runtime.thread import StrategyInstance
     from stratagem._session.processor import DataProcessor
 
@@ -166,7 +167,7 @@ def unbatched_step_ns(steps: int) -> float:
     instance = StrategyInstance(
         id="empty", strategy_cls=strategy_cls, config=config_cls()
     )
-    manager = StrategyManager([instance], data, DATA_DRIVEN)
+    manager = StrategyManager([instance], data, Mode.DATA_DRIVEN)
     manager.start(t0)
     processor.start(t0)
     perf_ns = time.perf_counter_ns
@@ -174,7 +175,7 @@ def unbatched_step_ns(steps: int) -> float:
     try:
         while (step := processor.next_step()) is not None:
             start = perf_ns()
-            manager.dispatch(step[0], step[1])
+            manager.dispatch(step.time_ns, step.items)
             spent += perf_ns() - start
             count += 1
     finally:
