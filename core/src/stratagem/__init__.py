@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         interval_minutes,
     )
     from stratagem._data.session_data import Bars
+    from stratagem._follow import FollowingStrategy
     from stratagem._protocols import BarSource, Scanner
     from stratagem._records import (
         DataSourceSpec,
@@ -52,6 +53,7 @@ _EXPORTS: dict[str, str] = {
     "Bars": "stratagem._data.session_data",
     "DataSourceSpec": "stratagem._records",
     "ErrorPolicy": "stratagem._records",
+    "FollowingStrategy": "stratagem._follow",
     "IntervalError": "stratagem._data.intervals",
     "MetricsReport": "stratagem._records",
     "Mode": "stratagem._records",
@@ -82,6 +84,7 @@ __all__ = [
     "Bars",
     "DataSourceSpec",
     "ErrorPolicy",
+    "FollowingStrategy",
     "IntervalError",
     "MetricsReport",
     "Mode",

@@ -335,6 +335,12 @@ _STATUS_STYLE = {
 )
 @click.option("--save-bars", is_flag=True, help="Write every published bar.")
 @click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace an earlier run in --out (a folder holding anything else is "
+    "always refused).",
+)
+@click.option(
     "--strict-plugins", is_flag=True, help="Fail when any plugin fails to load."
 )
 @verbose_option
@@ -346,6 +352,7 @@ def run(
     speed: float | None,
     out_dir: Path | None,
     save_bars: bool,
+    overwrite: bool,
     strict_plugins: bool,
 ) -> None:
     """Run a session: data-driven, or clock-driven replay with --speed N."""
@@ -366,6 +373,7 @@ def run(
         speed=speed,
         out_dir=out_dir,
         save_bars=save_bars,
+        overwrite=overwrite,
         progress=console.is_terminal,
     )
     try:

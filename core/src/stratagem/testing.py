@@ -1,4 +1,6 @@
-"""Kit for strategy and plugin authors' tests.
+"""Kit for strategy and plugin authors' tests, and the pytest plugin that serves it.
+
+Functions and classes:
 
 - :func:`make_bars` builds 1m bars from a list of closes (or full OHLCV columns).
 - :func:`load_bars` reads a bar CSV file into arrays.
@@ -6,29 +8,47 @@
   real runtime (real threads, the real processor and derived bars) and returns their
   signals, metrics and the session's data.
 - :class:`MemorySource` is an in-memory bar source for sessions built in tests.
+
+**The pytest plugin.** Installing stratagem registers this module with pytest
+through the ``pytest11`` entry point ``stratagem``, so the tests of any project in
+that environment can ask for these fixtures by name, without importing anything:
+
+``plugin_manager``
+    A fresh ``pluggy.PluginManager`` holding stratagem's hook specifications and no
+    plugin: register a plugin module or object and call its hooks as stratagem
+    would, e.g. ``plugin_manager.register(my_plugin)`` then
+    ``plugin_manager.hook.stratagem_strategies()``. Registering checks every
+    ``@hookimpl`` against its specification, as loading the plugin does.
+``bars_factory``
+    :func:`make_bars`: ``bars_factory([1.0, 1.1, 0.9], start=..., minutes=1)``.
+``run_strategy``
+    :func:`run_strategy`: ``run_strategy(MyStrategy, {"symbols": ["A"]},
+    {"A": bars_factory([...])})`` returns a :class:`StrategyRunResult`.
+
+Run ``pytest -p no:stratagem`` to leave the plugin out. Importing this module is
+cheap, since pytest imports it at the start of every run in the environment: numpy,
+pydantic and the runtime load when a fixture or function is first used.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+import pytest
 
-from stratagem._data.bars import BarArrays
-from stratagem._data.intervals import NS_PER_MINUTE, canonical_interval
-from stratagem._data.session_data import SessionData
-from stratagem._data.sources import CsvBarSource
-from stratagem._data.timefmt import parse_ts
-from stratagem._plugins.failures import PluginRef
-from stratagem._protocols import BarSource, Scanner
-from stratagem._records import Signal
-from stratagem._runtime.thread import StrategyInstance
-from stratagem._session.build import Session, SessionSpec, build_session
-from stratagem._session.coordinator import SessionCoordinator, SessionResult
-from stratagem._strategy import Strategy, StrategyConfig
+if TYPE_CHECKING:
+    import pluggy
+
+    from stratagem._data.bars import BarArrays
+    from stratagem._data.session_data import SessionData
+    from stratagem._protocols import BarSource, Scanner
+    from stratagem._records import Signal
+    from stratagem._session.build import Session
+    from stratagem._session.coordinator import SessionCoordinator, SessionResult
+    from stratagem._strategy import Strategy, StrategyConfig
 
 __all__ = [
     "MemorySource",
@@ -56,6 +76,12 @@ def make_bars(
     :param high: defaults to ``max(open, close)``; ``low`` to ``min(open, close)``.
     :param skip: slot indexes to leave out (gaps).
     """
+    import numpy as np
+
+    from stratagem._data.bars import BarArrays
+    from stratagem._data.intervals import NS_PER_MINUTE
+    from stratagem._data.timefmt import parse_ts
+
     close = np.asarray(closes, dtype=np.float64)
     count = len(close)
     ts = parse_ts(start) + np.arange(count, dtype=np.int64) * minutes * NS_PER_MINUTE
@@ -80,6 +106,8 @@ def make_bars(
 
 def load_bars(path: str | Path, *, validation: str = "reject") -> BarArrays:
     """Read one bar CSV file laid out as ``<root>/<interval>/<SYMBOL>.csv``."""
+    from stratagem._data.sources import CsvBarSource
+
     path = Path(path)
     source = CsvBarSource(path.parent.parent, validation=validation)
     return source.load(path.stem, path.parent.name)
@@ -89,6 +117,9 @@ class MemorySource:
     """A bar source over arrays held in memory: ``{(symbol, interval): BarArrays}``."""
 
     def __init__(self, bars: Mapping[tuple[str, str], BarArrays]) -> None:
+        from stratagem._data.intervals import canonical_interval
+
+        self._canonical = canonical_interval
         self._bars = {
             (symbol, canonical_interval(interval)): arrays
             for (symbol, interval), arrays in bars.items()
@@ -97,7 +128,7 @@ class MemorySource:
         self.reports: dict[Path, Any] = {}
 
     def available(self, symbol: str, interval: str) -> bool:
-        return (symbol, canonical_interval(interval)) in self._bars
+        return (symbol, self._canonical(interval)) in self._bars
 
     def load(
         self,
@@ -107,7 +138,9 @@ class MemorySource:
         start_ns: int | None = None,
         end_ns: int | None = None,
     ) -> BarArrays:
-        bars = self._bars[(symbol, canonical_interval(interval))]
+        import numpy as np
+
+        bars = self._bars[(symbol, self._canonical(interval))]
         lo = 0 if start_ns is None else int(np.searchsorted(bars.ts, start_ns))
         hi = len(bars) if end_ns is None else int(np.searchsorted(bars.ts, end_ns))
         return bars.slice(lo, hi)
@@ -178,6 +211,11 @@ def run_strategy(
         :class:`stratagem.StartupError`, bad data); strategy failures are not raised
         but follow their policy and are listed in ``failures``.
     """
+    from stratagem._plugins.failures import PluginRef
+    from stratagem._runtime.thread import StrategyInstance
+    from stratagem._session.build import SessionSpec, build_session
+    from stratagem._strategy import StrategyConfig
+
     if isinstance(strategy, type):
         cfg = config if isinstance(config, StrategyConfig) else None
         if cfg is None:
@@ -218,3 +256,26 @@ def run_strategy(
         failures=outcome.failures,
         session=session,
     )
+
+
+# --- the pytest plugin (entry point ``pytest11: stratagem``) ---------------------
+
+
+@pytest.fixture(name="plugin_manager")
+def _plugin_manager_fixture() -> pluggy.PluginManager:
+    """A fresh plugin manager with stratagem's hook specifications, no plugin."""
+    from stratagem._plugins.hooks import new_plugin_manager
+
+    return new_plugin_manager()
+
+
+@pytest.fixture(name="bars_factory")
+def _bars_factory_fixture() -> Callable[..., BarArrays]:
+    """:func:`make_bars`."""
+    return make_bars
+
+
+@pytest.fixture(name="run_strategy")
+def _run_strategy_fixture() -> Callable[..., StrategyRunResult]:
+    """:func:`run_strategy`."""
+    return run_strategy

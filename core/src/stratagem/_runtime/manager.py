@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from queue import Empty, SimpleQueue
 from typing import TYPE_CHECKING, Any
@@ -132,9 +133,14 @@ class StrategyManager:
         stuck = []
         deadline = time.monotonic() + self.join_timeout_s
         for thread in self.threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.metrics.state is not StrategyState.HUNG:
+                # a hung thread cannot finish: its stack was dumped when it was
+                # quarantined, and waiting for it would only delay the end
+                thread.join(max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
                 stuck.append(thread.instance.id)
+                if thread.metrics.state is StrategyState.HUNG:
+                    continue
                 thread.metrics.state = StrategyState.HUNG
                 log.error(
                     "strategy %s did not stop within %.1fs; its stack:\n%s",
@@ -271,14 +277,29 @@ class StrategyManager:
         tagged.sort(key=lambda row: row[:3])
         return [row[3] for row in tagged]
 
-    def metrics(self) -> dict[str, dict[str, Any]]:
-        """Per-instance metrics snapshots, in config order."""
-        return {
-            thread.instance.id: thread.metrics.snapshot(
+    def metrics(
+        self, signals: Sequence[Signal] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Per-instance metrics snapshots, in config order.
+
+        :param signals: the session's final signals; when given, each instance's
+            ``signals`` counts those (a ``stop`` leaves out signals of later steps),
+            so metrics and ``signals.csv`` agree.
+        """
+        now = perf_ns()
+        snapshots = {}
+        for thread in self.threads:
+            snap = thread.metrics.snapshot(
                 len(thread.inbox), self.ledger.count("strategy", thread.instance.id)
             )
-            for thread in self.threads
-        }
+            # a call still running (a hung strategy) costs time too
+            snap["total_ms"] += thread.busy_for_s(now) * 1000
+            snapshots[thread.instance.id] = snap
+        if signals is not None:
+            counts = Counter(signal.strategy for signal in signals)
+            for strategy_id, snap in snapshots.items():
+                snap["signals"] = counts.get(strategy_id, 0)
+        return snapshots
 
     @property
     def failures(self) -> list[FailureRecord]:

@@ -27,7 +27,9 @@ from stratagem._plugins.failures import FailureLedger, FailureRecord, PluginRef
 from stratagem._plugins.hooks import PluginHooks
 from stratagem._protocols import BarSource, Scanner
 from stratagem._records import ErrorPolicy, MetricsReport, Mode, RunStatus, Signal
-from stratagem._runtime.manager import StrategyManager
+from stratagem._data.sources import DataSourceError
+from stratagem._data.validation import BarValidationError
+from stratagem._runtime.manager import StartupError, StrategyManager
 from stratagem._runtime.metrics import bottleneck
 from stratagem._runtime.thread import StrategyInstance
 from stratagem._session.coordinator import SessionCoordinator, SessionResult
@@ -37,6 +39,10 @@ if TYPE_CHECKING:
     from stratagem._config.loading import LoadedSession
 
 log = logging.getLogger("stratagem.session")
+
+#: errors that refuse a session's input (bad data, a strategy asking for a series the
+#: session lacks): reported without a traceback, exit code 2
+INPUT_ERRORS = (BarValidationError, DataSourceError, StartupError)
 
 
 class SessionSetupError(ValueError):
@@ -186,6 +192,8 @@ class SessionOutcome:
     :param metrics: the final metrics (``{"system": ..., "strategies": ...}``).
     :param failures: every plugin that failed, folded per plugin.
     :param error: the exception that ended the session, if one did.
+    :param rejected: the session was refused before its first step (bad data, a
+        strategy asking for what the session lacks): there is nothing to write.
     """
 
     status: RunStatus
@@ -194,6 +202,7 @@ class SessionOutcome:
     metrics: dict[str, Any]
     failures: list[FailureRecord] = field(default_factory=list)
     error: BaseException | None = None
+    rejected: bool = False
 
     def by_strategy(self, strategy_id: str) -> list[Signal]:
         """The signals of one strategy instance."""
@@ -260,8 +269,10 @@ class Session:
     def run(self, *, on_tick: Callable[[], None] | None = None) -> SessionOutcome:
         """Drive the session in its own thread; report metrics from this one.
 
-        Ctrl-C (KeyboardInterrupt) stops the session at the next step; everything
-        computed so far still reaches the listeners.
+        The first Ctrl-C (KeyboardInterrupt) stops the session at the next step
+        (in-flight calls finish, a hung one within its ``callback_timeout_s``); a
+        second one stops waiting at once. Either way everything computed so far
+        reaches the listeners.
 
         :param on_tick: called on this thread while the session runs (progress).
         """
@@ -276,7 +287,11 @@ class Session:
             finally:
                 finished.set()
 
-        thread = threading.Thread(target=session_main, name="stratagem-session")
+        # a daemon only so that a second Ctrl-C can leave it behind; every other
+        # way out joins it
+        thread = threading.Thread(
+            target=session_main, name="stratagem-session", daemon=True
+        )
         # what start-up built (modules, plugins, configs) lives for the whole run:
         # keep it out of the collector's full passes, which otherwise pause every
         # thread for tens of milliseconds
@@ -285,6 +300,7 @@ class Session:
         previous = _install_sigterm(self)
         self._wall0 = time.perf_counter()
         interval = self.spec.metrics_interval_s
+        interrupts = 0
         try:
             thread.start()
             next_report = time.perf_counter() + interval
@@ -303,12 +319,22 @@ class Session:
                         self._report(self.snapshot(final=False))
                         next_report += interval
                 except KeyboardInterrupt:
-                    log.warning("interrupted: finishing in-flight steps, then writing")
+                    interrupts += 1
+                    if interrupts > 1:
+                        log.warning("interrupted again: writing what is done now")
+                        break
+                    log.warning(
+                        "interrupted: finishing in-flight steps, then writing "
+                        "(Ctrl-C again to stop at once)"
+                    )
                     self.request_stop("interrupted (SIGINT)")
         finally:
             _restore_sigterm(previous)
-            thread.join()
+            if interrupts < 2:
+                thread.join()
             gc.unfreeze()
+        if interrupts > 1 and thread.is_alive():
+            self.coordinator.result.status = RunStatus.INTERRUPTED
         return self._finish(box.get("error"))
 
     def _finish(self, error: BaseException | None) -> SessionOutcome:
@@ -318,18 +344,20 @@ class Session:
             result.reason = f"{type(error).__name__}: {error}"
         elif result.status is RunStatus.OK and self.ledger.degraded:
             result.status = RunStatus.DEGRADED
-        final = self.snapshot(final=True)
+        signals = self.manager.signals()
+        final = self.snapshot(final=True, signals=signals)
         self._report(final)
         outcome = SessionOutcome(
             status=result.status,
             result=result,
-            signals=self.manager.signals(),
+            signals=signals,
             metrics={
                 "system": dict(final.system),
                 "strategies": {k: dict(v) for k, v in final.strategies.items()},
             },
             failures=self.ledger.records(),
             error=error,
+            rejected=isinstance(error, INPUT_ERRORS) and self.processor.steps == 0,
         )
         for listener in self._listeners:
             listener.session_ended(self, outcome)
@@ -337,9 +365,15 @@ class Session:
 
     # --- metrics -----------------------------------------------------------------
 
-    def snapshot(self, *, final: bool) -> MetricsReport:
-        """The session's metrics now, as reporters receive them."""
-        strategies = self.manager.metrics()
+    def snapshot(
+        self, *, final: bool, signals: Sequence[Signal] | None = None
+    ) -> MetricsReport:
+        """The session's metrics now, as reporters receive them.
+
+        :param final: whether this is the session's last report.
+        :param signals: the final signals, which the per-strategy counts then match.
+        """
+        strategies = self.manager.metrics(signals)
         wall = time.perf_counter() - self._wall0
         processor = self.processor
         bars_in = processor.bars_in

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stratagem._data.bars import BarArrays
-from stratagem._data.intervals import NS_PER_SECOND, interval_name
+from stratagem._data.intervals import NS_PER_MINUTE, NS_PER_SECOND, interval_name
 from stratagem._data.timefmt import format_ts
 from stratagem._data.timeline import ClockStep
 from stratagem._plugins.failures import FailureLedger, PluginRef
@@ -131,6 +131,10 @@ class SessionCoordinator:
             mode=manager.mode, speed_multiplier=speed_multiplier
         )
         self.lag = TimingStats()
+        #: session time skipped by clock-driven pacing (spans where no source has a
+        #: bar: nights, weekends, holidays are not waited for)
+        self.skipped_ns = 0
+        self._paced_ns: int | None = None
         self._stop = threading.Event()
         self._wall0 = 0.0
         self._current_scanner = "api"
@@ -315,8 +319,21 @@ class SessionCoordinator:
             yield unit
 
     def _wait_for(self, t0: int, session_ns: int) -> None:
-        """Sleep until the wall time scheduled for ``session_ns``; record the lag."""
-        due = self._wall0 + (session_ns - t0) / NS_PER_SECOND / self.speed
+        """Sleep until the wall time scheduled for ``session_ns``; record the lag.
+
+        A span in which no source has a bar (the step is more than one base bar
+        after the previous one) is jumped: it is paced as one base period, and the
+        rest is counted in :attr:`skipped_ns`.
+        """
+        previous = t0 if self._paced_ns is None else self._paced_ns
+        gap = session_ns - previous
+        if gap > NS_PER_MINUTE:
+            self.skipped_ns += gap - NS_PER_MINUTE
+        self._paced_ns = session_ns
+        due = (
+            self._wall0
+            + (session_ns - t0 - self.skipped_ns) / NS_PER_SECOND / self.speed
+        )
         # sleep, never spin: a spinning thread holds the GIL for whole switch
         # intervals and starves the strategy threads it is pacing
         remaining = due - time.perf_counter()
@@ -367,4 +384,5 @@ class SessionCoordinator:
         lag = self.lag.summary_ms("lag_")
         if self.speed > 0:
             lag["lag_max_session_s"] = lag["lag_max_ms"] / 1000 * self.speed
+        lag["skipped_session_s"] = self.skipped_ns / NS_PER_SECOND
         return lag

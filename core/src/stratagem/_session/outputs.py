@@ -12,6 +12,7 @@ import csv
 import hashlib
 import json
 import platform
+import shutil
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -26,6 +27,16 @@ from stratagem._records import Signal
 
 if TYPE_CHECKING:
     from stratagem._session.build import Session, SessionOutcome
+
+#: what a run may leave in its folder (``metrics.jsonl`` comes from the json
+#: reporter); an earlier run's copies are removed before a run with ``--overwrite``
+RUN_FILES = (
+    "signals.csv",
+    "metrics.json",
+    "metrics.jsonl",
+    "manifest.json",
+    "bars",
+)
 
 SIGNAL_COLUMNS = (
     "bar_ts",
@@ -50,12 +61,56 @@ class RunFolderWriter:
         self.save_bars = save_bars
 
     def session_ended(self, session: Session, outcome: SessionOutcome) -> None:
+        if outcome.rejected:
+            return  # refused before its first step: nothing ran, nothing to keep
         self.out_dir.mkdir(parents=True, exist_ok=True)
         write_signals_csv(self.out_dir / "signals.csv", outcome.signals)
         write_json(self.out_dir / "metrics.json", outcome.metrics)
         if self.save_bars:
             save_bars(self.out_dir / "bars", session.data)
         write_json(self.out_dir / "manifest.json", manifest(session, outcome))
+
+
+def check_out_dir(out_dir: Path, *, overwrite: bool) -> list[Path]:
+    """Check that a run may write into ``out_dir`` (DESIGN section 8).
+
+    :param out_dir: the run folder.
+    :param overwrite: replace an earlier run there.
+    :returns: the earlier run's files to remove before the new run writes.
+    :raises SessionSetupError: when the folder holds anything but an earlier run,
+        or an earlier run without ``overwrite``.
+    """
+    from stratagem._session.build import SessionSetupError
+
+    if not out_dir.exists():
+        return []
+    if not out_dir.is_dir():
+        raise SessionSetupError(f"--out {out_dir} is a file, not a folder")
+    present = sorted(out_dir.iterdir())
+    if not present:
+        return []
+    foreign = [p.name for p in present if p.name not in RUN_FILES]
+    if foreign or not (out_dir / "manifest.json").is_file():
+        listed = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+        raise SessionSetupError(
+            f"--out {out_dir} is not empty and is not a stratagem run folder "
+            f"(it holds {listed or 'files without a manifest.json'}); choose an "
+            "empty or new folder"
+        )
+    if not overwrite:
+        raise SessionSetupError(
+            f"--out {out_dir} holds an earlier run; pass --overwrite to replace it, "
+            "or choose another folder"
+        )
+    return present
+
+
+def remove(path: Path) -> None:
+    """Remove a file or a folder of an earlier run."""
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
 
 
 def write_signals_csv(path: Path, signals: Sequence[Signal]) -> None:

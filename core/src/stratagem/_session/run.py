@@ -10,19 +10,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stratagem._data.sources import DataSourceError
 from stratagem._data.timefmt import format_ts
-from stratagem._data.validation import BarValidationError
 from stratagem._records import RunStatus
-from stratagem._runtime.manager import StartupError
 from stratagem._session.build import (
+    INPUT_ERRORS,
     Session,
     SessionOutcome,
     SessionSetupError,
     SessionSpec,
     build_session,
 )
-from stratagem._session.outputs import RunFolderWriter
+from stratagem._session.outputs import RunFolderWriter, check_out_dir, remove
 
 if TYPE_CHECKING:
     from stratagem._config.loading import LoadedSession
@@ -35,9 +33,7 @@ EXIT_CODES = {
     RunStatus.DEGRADED: 3,
     RunStatus.INTERRUPTED: 130,
 }
-#: refused input (bad data, a strategy asking for what the session lacks): exit 2 with
-#: the message, no traceback
-BAD_INPUT = (BarValidationError, DataSourceError, StartupError)
+BAD_INPUT = INPUT_ERRORS
 
 RunSetupError = SessionSetupError
 
@@ -50,6 +46,7 @@ class RunOptions:
     :param speed: ``speed_multiplier`` override (0 = data-driven).
     :param out_dir: output folder; default ``runs/<UTC time>-<config name>/``.
     :param save_bars: write every published bar under ``bars/``.
+    :param overwrite: replace an earlier run in ``out_dir``.
     :param progress: show a progress bar (terminals only).
     """
 
@@ -57,6 +54,7 @@ class RunOptions:
     speed: float | None = None
     out_dir: Path | None = None
     save_bars: bool = False
+    overwrite: bool = False
     progress: bool = False
 
 
@@ -107,13 +105,17 @@ def run_session(loaded: LoadedSession, options: RunOptions) -> RunOutcome:
 
     :param loaded: the validated config with its plugins.
     :param options: the command line's overrides.
-    :raises SessionSetupError: when the data folder is missing.
+    :raises SessionSetupError: when the data folder is missing, or ``out_dir`` holds
+        anything but an earlier run (or an earlier run, without ``overwrite``).
     """
+    out_dir = Path(options.out_dir) if options.out_dir else default_out_dir(loaded.path)
+    earlier = check_out_dir(out_dir, overwrite=options.overwrite)
     spec = SessionSpec.from_config(
         loaded, data_dir=options.data_dir, speed=options.speed
     )
     session = build_session(spec)
-    out_dir = Path(options.out_dir) if options.out_dir else default_out_dir(loaded.path)
+    for path in earlier:
+        remove(path)
     session.extra["out_dir"] = str(out_dir)
     session.subscribe(RunFolderWriter(out_dir, save_bars=options.save_bars))
     progress = _Progress(session) if options.progress else None
