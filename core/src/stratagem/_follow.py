@@ -109,9 +109,7 @@ class FollowingStrategy(Strategy):
         :param index: position of the bar in ``bars``.
         :returns: a :class:`~stratagem.Signal` on this bar, or None.
         """
-        raise NotImplementedError(
-            f"{type(self).__qualname__} must implement update()"
-        )
+        raise NotImplementedError(f"{type(self).__qualname__} must implement update()")
 
     # --- lifecycle ------------------------------------------------------------------
 

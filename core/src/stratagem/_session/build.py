@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from stratagem._data.session_data import SessionData
+from stratagem._data.sources import DataSourceError
 from stratagem._data.timefmt import format_ts, to_ns
+from stratagem._data.validation import BarValidationError
 from stratagem._plugins.failures import FailureLedger, FailureRecord, PluginRef
 from stratagem._plugins.hooks import PluginHooks
 from stratagem._protocols import BarSource, Scanner
 from stratagem._records import ErrorPolicy, MetricsReport, Mode, RunStatus, Signal
-from stratagem._data.sources import DataSourceError
-from stratagem._data.validation import BarValidationError
 from stratagem._runtime.manager import StartupError, StrategyManager
 from stratagem._runtime.metrics import bottleneck
 from stratagem._runtime.thread import StrategyInstance
@@ -346,7 +346,9 @@ class Session:
             result.status = RunStatus.DEGRADED
         signals = self.manager.signals()
         final = self.snapshot(final=True, signals=signals)
-        self._report(final)
+        rejected = isinstance(error, INPUT_ERRORS) and self.processor.steps == 0
+        if not rejected:
+            self._report(final)
         outcome = SessionOutcome(
             status=result.status,
             result=result,
@@ -357,7 +359,7 @@ class Session:
             },
             failures=self.ledger.records(),
             error=error,
-            rejected=isinstance(error, INPUT_ERRORS) and self.processor.steps == 0,
+            rejected=rejected,
         )
         for listener in self._listeners:
             listener.session_ended(self, outcome)
