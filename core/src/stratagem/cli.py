@@ -264,20 +264,38 @@ def _plural(count: int, word: str) -> str:
 @main.command()
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Bar folder laid out <interval>/<SYMBOL>.csv (overrides data.path).",
+)
+@click.option(
     "--strict-plugins", is_flag=True, help="Fail when any plugin fails to load."
 )
 @verbose_option
 @pass_state
-def validate(state: CliState, config: Path, strict_plugins: bool) -> None:
-    """Check a session config: exit 0 when valid, 2 with every problem otherwise.
+def validate(
+    state: CliState, config: Path, data_dir: Path | None, strict_plugins: bool
+) -> None:
+    """Check a session config and its data: exit 0 when valid, 2 with every problem.
 
-    Only the plugins the config refers to are imported.
+    Checks everything `run` checks before its first step: the config (every error
+    at once), the plugins it names (only those are imported), the data folder and
+    every start symbol's bar file, read and validated.
     """
+    from stratagem._data.sources import DataSourceError
+    from stratagem._data.validation import BarValidationError
     from stratagem._plugins.loader import describe_failure
+    from stratagem._session.build import SessionSetupError, SessionSpec, build_session
 
     loaded = state.load_session(config, strict_plugins=strict_plugins)
     for record in loaded.plugins.failures:
         click.echo(f"warning: {describe_failure(record)}", err=True)
+    try:
+        build_session(SessionSpec.from_config(loaded, data_dir=data_dir)).check_inputs()
+    except (SessionSetupError, DataSourceError, BarValidationError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
     session = loaded.config.session_data_config
     ids = ", ".join(item.id for item in loaded.strategies) or "none"
     mode = (

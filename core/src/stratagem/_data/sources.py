@@ -16,6 +16,7 @@ import re
 import threading
 import zlib
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -54,6 +55,23 @@ _SYMBOL_LISTING_LIMIT = 40
 
 class DataSourceError(ValueError):
     """A bar file is missing or cannot be read as bars; the message names the file."""
+
+
+class DataErrors(DataSourceError):
+    """Several symbols' bars could not be loaded; every one is listed.
+
+    :param errors: per symbol, what went wrong (a :class:`DataSourceError` or a
+        :class:`~stratagem._data.validation.BarValidationError`, whose message names
+        file, rows and columns, capped per file with a count).
+    """
+
+    def __init__(self, errors: Sequence[Exception]) -> None:
+        self.errors = tuple(errors)
+        count = len(self.errors)
+        text = "\n".join(str(error) for error in self.errors)
+        super().__init__(
+            f"{text}\n{count} data file{'s' if count != 1 else ''} refused"
+        )
 
 
 class FileBarSource(ABC):

@@ -131,7 +131,9 @@ class ValidationReport:
             "rows_out": self.rows_out,
             "dropped": self.dropped,
             "counts": {rule: n for rule, n in self.counts.items() if n},
-            "bad_rows": self.bad_rows.tolist(),
+            # the first rows and the count: a broken file may have every row bad
+            "bad_rows": self.bad_rows[:ISSUE_LIMIT].tolist(),
+            "bad_row_total": len(self.bad_rows),
             "issue_total": self.issue_total,
             "issues": [issue.as_dict() for issue in self.issues],
         }

@@ -256,6 +256,15 @@ class Session:
         self.extra: dict[str, Any] = {"run_id": self.run_id}
         self._wall0 = time.perf_counter()
 
+    def check_inputs(self) -> None:
+        """Read and validate every start symbol's bars, as the run will before its
+        first step, without running anything (``stratagem validate``).
+
+        :raises DataSourceError: listing every file that is missing or unreadable.
+        :raises BarValidationError: for a file refused under ``reject``.
+        """
+        self.coordinator.read_all()
+
     def subscribe(self, listener: SessionListener) -> None:
         """Have ``listener`` told when the session ends (output writers)."""
         self._listeners.append(listener)

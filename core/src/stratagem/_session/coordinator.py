@@ -17,8 +17,10 @@ from typing import Any
 
 from stratagem._data.bars import BarArrays
 from stratagem._data.intervals import NS_PER_MINUTE, NS_PER_SECOND, interval_name
+from stratagem._data.sources import DataErrors, DataSourceError
 from stratagem._data.timefmt import format_ts
 from stratagem._data.timeline import ClockStep
+from stratagem._data.validation import BarValidationError
 from stratagem._plugins.failures import FailureLedger, PluginRef
 from stratagem._protocols import BarSource, Scanner
 from stratagem._records import ErrorPolicy, Mode, RunStatus
@@ -202,9 +204,26 @@ class SessionCoordinator:
 
     # --- the session loop -----------------------------------------------------------
 
+    def read_all(self) -> dict[str, tuple[BarArrays, BarArrays | None, int | None]]:
+        """Every start symbol's bars, each file loaded and validated.
+
+        :raises DataErrors: listing every symbol whose file is missing, unreadable or
+            refused by validation (not only the first).
+        """
+        loaded = {}
+        errors: list[Exception] = []
+        for symbol in self.symbols:
+            try:
+                loaded[symbol] = self._read(symbol)
+            except (DataSourceError, BarValidationError) as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0] if len(errors) == 1 else DataErrors(errors)
+        return loaded
+
     def run(self) -> SessionResult:
         """Replay the session (data-driven or clock-driven) in the calling thread."""
-        loaded = {symbol: self._read(symbol) for symbol in self.symbols}
+        loaded = self.read_all()
         t0 = self.start_ns
         if t0 is None:
             firsts = [int(bars.ts[0]) for bars, _, _ in loaded.values() if len(bars)]
