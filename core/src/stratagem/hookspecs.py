@@ -1,7 +1,7 @@
 """Hook specifications of stratagem.
 
 Every hook a plugin may implement is declared here, once, with the docstring that
-``docs/plugin_hooks.md`` is rendered from. Implementations are marked with
+``docs/hooks.rst`` is rendered from. Implementations are marked with
 :data:`stratagem.hookimpl`; a misspelt hook name fails at start-up through
 ``PluginManager.check_pending()``.
 """
