@@ -42,9 +42,12 @@ def stratagem_strategies() -> Sequence[StrategySpec]:
 
     :returns: a sequence of :class:`stratagem.StrategySpec` records, each naming a
         strategy class and its config class. The loader calls every implementation on
-        its own, so each record is traced to the distribution (and version) that
-        offered it; a name offered by two distributions is reported as ``DUPLICATE``
-        for both and neither is used.
+        its own, through pluggy (inside every plugin's wrappers of this hook), so each
+        record is traced to the distribution (and version) that offered it; a name
+        offered by two distributions is reported as ``DUPLICATE`` for both and
+        neither is used. Each strategy class's hook methods are checked against
+        their specs here: one taking an argument its hook does not pass makes the
+        plugin ``LOAD FAILED``.
     :raises: an exception marks the offering plugin ``LOAD FAILED`` (with the error);
         the other plugins are unaffected.
 
@@ -178,17 +181,21 @@ def stratagem_on_stop(ctx: StrategyContext) -> None:
 def stratagem_report_metrics(report: MetricsReport) -> None:
     """Receive a snapshot of system and per-strategy metrics.
 
-    **When:** on the reporter thread (never a strategy thread), every
-    ``metrics_interval_s`` of wall time while the session runs, and once more with
-    ``report.final`` set when it ends (also after a failure or Ctrl-C).
+    **When:** on the main thread (never a strategy thread or the session thread),
+    every ``metrics_interval_s`` of wall time while the session runs, and once more
+    with ``report.final`` set when it ends (also after a failure or Ctrl-C). Each
+    selected reporter is called through its own pluggy caller, inside every
+    plugin's wrappers of this hook.
 
     :param report: a frozen :class:`stratagem.MetricsReport`: ``system`` totals
         (mode, bars in, bars/s, wall time, bottleneck) and one entry per strategy
         instance (notifications, time per notification avg/p50/p99/max, queue, overruns,
         drops, errors, signals, latency to signal, state).
-    :returns: nothing; every registered reporter is called.
-    :raises: an exception is logged with the reporter's name and that reporter is not
-        called again; the session and the other reporters go on.
+    :returns: nothing; every reporter the session config lists is called.
+    :raises: an exception follows ``reporter_on_error`` like any plugin failure:
+        the first is logged with the reporter's distribution and traceback, repeats
+        are counted; ``quarantine`` (the default) stops calling that reporter and the
+        run ends ``degraded``; the session and the other reporters go on.
 
     .. versionadded:: 0.1
     """
