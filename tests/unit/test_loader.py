@@ -618,11 +618,26 @@ def test_unknown_strategy_of_a_failed_plugin_names_the_failure(
     write_module: WriteModule,
 ) -> None:
     write_module("broken_import_plugin", BROKEN_IMPORT)
+    write_module("good_plugin", GOOD)
     catalogue = load_plugins(
-        entry_points=[ep("broken", "broken_import_plugin")], builtins=False
+        entry_points=[
+            ep("broken", "broken_import_plugin"),
+            ep("good", "good_plugin"),
+            ep("other", "not_imported_for_this_run"),
+        ],
+        builtins=False,
+        only={"broken"},
     )
-    with pytest.raises(PluginLookupError, match="plugin 'broken' failed to load: "):
+    with pytest.raises(PluginLookupError) as raised:
         catalogue.strategy("broken")
+    assert str(raised.value) == (
+        "strategy 'broken' cannot be used: its plugin broken (- -, entry point "
+        "broken_import_plugin): LOAD FAILED: ModuleNotFoundError: No module named "
+        "'stratagem_dependency_that_is_not_installed'"
+    )
+    # an unknown name lists what is installed, loaded for this run or not
+    with pytest.raises(PluginLookupError, match=r"installed strategies: good, other"):
+        catalogue.strategy("nope")
 
 
 def test_strategy_by_import_path(write_module: WriteModule) -> None:

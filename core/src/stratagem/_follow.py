@@ -32,9 +32,10 @@ class FollowingStrategy(Strategy):
     just before it, as long as the history covers the strategy's look-back: a run
     from ``t`` gives the signals of the whole run on the bars at or after ``t``.
 
-    Subclasses implement :meth:`update` and may override the other hooks. One that
-    also overrides ``on_start``, ``on_symbol_added`` or ``on_bars`` calls the base
-    class's method from it.
+    Subclasses implement :meth:`update`; :meth:`start_following`,
+    :meth:`symbols_to_follow` and :meth:`intervals_to_follow` have defaults to
+    override as needed. A subclass that also overrides ``on_start``,
+    ``on_symbol_added`` or ``on_bars`` calls the base class's method from it.
 
     :param config: the validated instance of :attr:`config_class`.
     """
@@ -97,9 +98,11 @@ class FollowingStrategy(Strategy):
         Return the signal rather than emitting it: the base class emits it for a
         new bar and drops it for a history bar, so history seeds the state and
         never signals. Read the bar as ``bars.close[index]`` and so on (slices such
-        as ``bars.close[index - k + 1 : index + 1]`` are views, not copies); bars
-        past ``index`` may be visible too and must not be read. Other series are
-        read with ``ctx.bars``, as of the current notification.
+        as ``bars.close[index - k + 1 : index + 1]`` are views, not copies). Bars
+        past ``index`` may be visible too (the rest of the history, or of a
+        notification that brought several bars); reading them would make the
+        result depend on when the bar was seen. Other series are read with
+        ``ctx.bars``, as of the current call.
 
         :param ctx: the strategy's context.
         :param symbol: the followed symbol.

@@ -270,7 +270,10 @@ def _plural(count: int, word: str) -> str:
     help="Bar folder laid out <interval>/<SYMBOL>.csv (overrides data.path).",
 )
 @click.option(
-    "--strict-plugins", is_flag=True, help="Fail when any plugin fails to load."
+    "--strict-plugins",
+    is_flag=True,
+    help="Exit 2 when a plugin loaded for this config fails to load or clashes "
+    "(only the plugins the config names are loaded).",
 )
 @verbose_option
 @pass_state
@@ -359,7 +362,10 @@ _STATUS_STYLE = {
     "always refused).",
 )
 @click.option(
-    "--strict-plugins", is_flag=True, help="Fail when any plugin fails to load."
+    "--strict-plugins",
+    is_flag=True,
+    help="Exit 2 when a plugin loaded for this config fails to load or clashes "
+    "(only the plugins the config names are loaded).",
 )
 @verbose_option
 @pass_state

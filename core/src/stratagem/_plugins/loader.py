@@ -222,6 +222,8 @@ class PluginCatalogue:
     :param offers: per kind, per name, the spec and the name of the plugin offering it
         (names offered twice are absent).
     :param conflicts: per kind, per name offered twice or more, the offering plugins.
+    :param not_loaded: names of installed entry points this catalogue did not import
+        (a run imports only the plugins its config names).
     """
 
     def __init__(
@@ -230,8 +232,10 @@ class PluginCatalogue:
         records: Sequence[PluginRecord],
         offers: Mapping[OfferKind, Mapping[str, tuple[Any, str]]],
         conflicts: Mapping[OfferKind, Mapping[str, tuple[str, ...]]],
+        not_loaded: Sequence[str] = (),
     ) -> None:
         self.pm = pm
+        self.not_loaded = tuple(sorted(set(not_loaded)))
         self.records = tuple(records)
         self._by_name = {record.name: record for record in self.records}
         self._offers = {kind: dict(offers.get(kind, {})) for kind in _KINDS}
@@ -337,15 +341,19 @@ class PluginCatalogue:
                 f"{label} {name!r} is offered by more than one plugin: {owners}; "
                 "uninstall all but one of them",
             )
-        known = self.names(kind)
+        failed = self._by_name.get(name)
+        if failed is not None and failed.status is PluginStatus.LOAD_FAILED:
+            raise PluginLookupError(
+                kind,
+                name,
+                f"{label} {name!r} cannot be used: its plugin {describe_failure(failed)}",
+            )
+        known = tuple(sorted({*self.names(kind), *self.not_loaded}))
         hint = difflib.get_close_matches(name, known, n=1)
         installed = ", ".join(known) or "none"
         detail = (
             f"unknown {label} {name!r} (installed {_KINDS[kind].plural}: {installed})"
         )
-        failed = self._by_name.get(name)
-        if failed is not None and failed.status is PluginStatus.LOAD_FAILED:
-            detail += f"; plugin {name!r} failed to load: {failed.error}"
         raise PluginLookupError(
             kind, name, detail, suggestion=hint[0] if hint else None, known=known
         )
@@ -456,6 +464,7 @@ def load_plugins(
     else:
         eps = list(entry_points)
     eps = [ep for ep in eps if not pm.is_blocked(ep.name)]
+    loader.available = [ep.name for ep in eps]
 
     if only is None:
         loader.load_entry_points(eps)
@@ -487,6 +496,8 @@ class _Loader:
         self.pm = pm
         self.hooks = PluginHooks(pm)
         self.records: list[PluginRecord] = []
+        #: names of every entry point that could have been loaded
+        self.available: list[str] = []
         # registered, not yet asked what they offer
         self._registered: list[str] = []
         # per loaded plugin: its offers, per kind, name -> spec
@@ -676,7 +687,9 @@ class _Loader:
             }
             for kind, names in owners.items()
         }
-        return PluginCatalogue(self.pm, records, offers, conflicts)
+        attempted = {record.name for record in records}
+        not_loaded = [name for name in self.available if name not in attempted]
+        return PluginCatalogue(self.pm, records, offers, conflicts, not_loaded)
 
 
 def _checked_specs(kind: _Kind, result: object) -> list[Any]:
