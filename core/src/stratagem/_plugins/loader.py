@@ -346,7 +346,8 @@ class PluginCatalogue:
             raise PluginLookupError(
                 kind,
                 name,
-                f"{label} {name!r} cannot be used: its plugin {describe_failure(failed)}",
+                f"{label} {name!r} cannot be used: its plugin "
+                + describe_failure(failed),
             )
         known = tuple(sorted({*self.names(kind), *self.not_loaded}))
         hint = difflib.get_close_matches(name, known, n=1)
