@@ -266,10 +266,13 @@ def load_session(
 
     issues: list[ConfigIssue] = []
     session: SessionConfig | None = None
+    partial: SessionDataConfig | None = None
     try:
         session = SessionConfig.model_validate(document)
     except ValidationError as exc:
         issues += _issues_from(exc, file, SessionConfig, ())
+        # phase 2 still checks what it can, with the parts of the file that are valid
+        partial = _valid_part(document, file, issues)
 
     if plugins is None:
         plugins = load_plugins(
@@ -278,7 +281,7 @@ def load_session(
             only=referenced_plugin_names(document),
             strict=strict_plugins,
         )
-    resolver = _Resolver(file, document, session, plugins, issues)
+    resolver = _Resolver(file, document, session, plugins, issues, partial)
     strategies, scanners, data_source = resolver.resolve()
     if issues:
         raise ConfigError(issues)
@@ -304,10 +307,11 @@ class _Resolver:
         session: SessionConfig | None,
         plugins: PluginCatalogue,
         issues: list[ConfigIssue],
+        partial: SessionDataConfig | None = None,
     ) -> None:
         self.file = file
         self.document = document
-        self.session = session.session_data_config if session else None
+        self.session = session.session_data_config if session else partial
         self.plugins = plugins
         self.issues = issues
 
@@ -444,6 +448,8 @@ class _Resolver:
 
     def _check_symbols(self, resolved: ResolvedStrategy, candidates: set[str]) -> None:
         assert self.session is not None
+        if _NO_SYMBOLS in self.session.symbols:
+            return  # reported in phase 1
         known = [*self.session.symbols, *sorted(candidates - set(self.session.symbols))]
         where: Loc = (*_SESSION, "strategies", resolved.index, "config")
         for symbol in resolved.config.symbols_used():
@@ -574,6 +580,52 @@ def _issues_from(
             ConfigIssue(file, json_path((*prefix, *loc)), message, suggestion, context)
         )
     return issues
+
+
+#: stands for a ``symbols`` list that did not validate, so that other keys can be
+#: checked; symbol checks are skipped when it is there
+_NO_SYMBOLS = "\0invalid"
+
+
+def _valid_part(
+    document: Any, file: str, issues: list[ConfigIssue]
+) -> SessionDataConfig | None:
+    """``session_data_config`` with its invalid keys set to their defaults, so that
+    phase 2 reports its problems in the same pass as phase 1's.
+
+    Also reports what phase 1 could not reach: a rule across keys (``end`` after
+    ``start``) runs only once every key is valid.
+    """
+    raw = _get(document, "session_data_config")
+    if not isinstance(raw, dict):
+        return None
+    data = dict(raw)
+    for _ in range(len(data) + 2):
+        try:
+            return SessionDataConfig.model_validate(data)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+        keys = {
+            e["loc"][0] for e in errors if e["loc"] and isinstance(e["loc"][0], str)
+        }
+        if not keys:
+            # a rule across keys, reached now that the keys themselves are valid
+            issues += [
+                ConfigIssue(
+                    file,
+                    json_path(_SESSION),
+                    str(e.get("ctx", {}).get("error") or e["msg"]),
+                )
+                for e in errors
+            ]
+            data.pop("start", None)
+            data.pop("end", None)
+            continue
+        for key in keys:
+            data.pop(key, None)
+        if "symbols" in keys:
+            data["symbols"] = [_NO_SYMBOLS]
+    return None
 
 
 def _model_at(model: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
