@@ -398,7 +398,7 @@ def run(
         out_dir=out_dir,
         save_bars=save_bars,
         overwrite=overwrite,
-        progress=console.is_terminal,
+        progress=console if console.is_terminal else None,
     )
     try:
         outcome = run_session(loaded, options)
@@ -422,10 +422,18 @@ def _configure_logging(console: Any, verbose: bool) -> None:
 
     from rich.logging import RichHandler
 
-    handler = RichHandler(console=console, show_path=verbose, markup=False)
+    handler: logging.Handler
+    if console.is_terminal:
+        handler = RichHandler(console=console, show_path=verbose, markup=False)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:
+        # piped or redirected: one plain line per record, nothing wrapped or padded
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
+        )
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
-        format="%(message)s",
         handlers=[handler],
         force=True,
     )

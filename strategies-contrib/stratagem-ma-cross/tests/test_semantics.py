@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from stratagem.testing import make_bars, run_strategy
+from stratagem.testing import MemorySource, make_bars, run_strategy
 from stratagem_ma_cross import MACross
 
 T0 = 1_704_067_200 * 10**9  # 2024-01-01T00:00:00Z, make_bars' default start
@@ -162,37 +163,39 @@ def test_every_bar_of_a_notification_is_evaluated() -> None:
     ]
 
 
-def test_a_symbol_joining_mid_session_is_followed_from_its_first_new_bar() -> None:
-    from stratagem._builtin.scanners import ScheduleConfig, ScheduleScanner
-    from stratagem.testing import MemorySource
+class AddAt:
+    """A scanner adding ``symbol`` at the first clock step at or after ``at_ns``."""
 
-    rng = random.Random(7)
+    def __init__(self, symbol: str, at_ns: int) -> None:
+        self.symbol = symbol
+        self.at_ns = at_ns
+
+    def scan(self, session: Any) -> list[str]:
+        return [self.symbol] if session.time_ns >= self.at_ns else []
+
+
+def test_a_symbol_joining_mid_session_is_seeded_by_its_history() -> None:
+    rng = random.Random(17)
     a = [100.0 + i * 0.01 for i in range(120)]
     b = [50.0]
     for _ in range(119):
         b.append(round(b[-1] + rng.choice([-1, 1]) * rng.random(), 2))
     joins = 60  # B joins when A's 60th minute has closed
-    scanner = ScheduleScanner(
-        ScheduleConfig.model_validate(
-            {"add": [{"symbol": "B", "at": "2024-01-01T01:00:00Z"}]}
-        )
-    )
     outcome = run_strategy(
         MACross,
         {"symbols": ["A", "B"], "interval": "1m", "fast_period": 3, "slow_period": 8},
         {"A": make_bars(a)},
         source=MemorySource({("A", "1m"): make_bars(a), ("B", "1m"): make_bars(b)}),
         derived_intervals=(),
-        scanners=[("schedule", scanner)],
+        scanners=[("join", AddAt("B", T0 + joins * MINUTE))],
     )
     assert outcome.failures == []
+    assert [i.time_ns for i in outcome.result.insertions] == [T0 + joins * MINUTE]
     got = [(s.bar_ts, s.side) for s in outcome.signals if s.symbol == "B"]
-    # history before the insertion is visible but never signals: the state is seeded
-    # by the first bar published after it (index `joins`), whose window starts 7
-    # bars earlier
-    first = joins - 7
-    expected = [
-        (T0 + (i + first) * MINUTE, side)
-        for i, side in expected_crossings(b[first:], 3, 8)
-    ]
-    assert got and got == expected
+    # bars 0..59 are history: they seed the crossing state and never signal, so B
+    # signals exactly as if it had been followed from its first bar. Bar 60, the
+    # first one delivered, crosses: a state seeded by it alone would miss that.
+    crossings = expected_crossings(b, 3, 8)
+    assert (joins, "sell") in crossings
+    expected = [(T0 + i * MINUTE, side) for i, side in crossings if i >= joins]
+    assert got == expected

@@ -17,3 +17,14 @@ def sample_data() -> Path:
     if not (root / "1m").is_dir():
         pytest.skip(f"embedded sample data not found at {root}")
     return root
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared real bar data, ``<repo>/../shared/data``; skips when it is absent."""
+    root = (REPO / ".." / "shared" / "data").resolve()
+    if not (root / "bars").is_dir():
+        pytest.skip(
+            f"real bar data not found at {root} (expected <repo>/../shared/data)"
+        )
+    return root

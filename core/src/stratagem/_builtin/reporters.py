@@ -41,7 +41,7 @@ def metrics_table(report: MetricsReport) -> Table:
         f"wall {system.get('wall_s', 0):.2f}s"
     )
     table = Table(title=title, title_justify="left")
-    table.add_column("strategy")
+    table.add_column("strategy", no_wrap=True)
     for header, _, _ in _COLUMNS:
         table.add_column(header, justify="right")
     bottleneck = system.get("bottleneck")
@@ -53,8 +53,36 @@ def metrics_table(report: MetricsReport) -> Table:
     return table
 
 
+def metrics_lines(report: MetricsReport) -> list[str]:
+    """The per-strategy metrics as plain lines under 80 columns, names in full."""
+    system = report.system
+    bottleneck = system.get("bottleneck")
+    lines = [
+        f"{system.get('mode')}: {system.get('bars_in', 0):,} bars in, "
+        f"{system.get('bars_per_s', 0):,.0f} bars/s, "
+        f"wall {system.get('wall_s', 0):.2f}s",
+        f"bottleneck: {bottleneck}",
+    ]
+    for strategy_id, snap in report.strategies.items():
+        mark = " (bottleneck)" if strategy_id == bottleneck else ""
+        lines += [
+            f"{strategy_id}{mark}",
+            f"  {snap.get('state')}, {snap.get('notifications', 0):,} notifications, "
+            f"{snap.get('signals', 0):,} signals, {snap.get('errors', 0):,} errors",
+            f"  ms per notification: avg {snap.get('avg_ms', 0):.4f}, "
+            f"p50 {snap.get('p50_ms', 0):.4f}, p99 {snap.get('p99_ms', 0):.4f}, "
+            f"max {snap.get('max_ms', 0):.3f}",
+            f"  queue max {snap.get('queue_max', 0):,}, overruns "
+            f"{snap.get('overruns', 0):,}, dropped {snap.get('dropped', 0):,}, "
+            f"signal latency p99 {snap.get('signal_latency_p99_ms', 0):.3f} ms",
+        ]
+    return lines
+
+
 class ConsoleReporter:
-    """Prints a one-line summary per periodic report and a table at the end (stderr)."""
+    """Prints a one-line summary per periodic report and the metrics at the end
+    (stderr): a table when it fits the terminal, plain lines otherwise and whenever
+    the output is not a terminal. Strategy names are never cut."""
 
     def __init__(self, console: Console | None = None) -> None:
         self._console = console
@@ -63,20 +91,32 @@ class ConsoleReporter:
     def console(self) -> Console:
         if self._console is not None:
             return self._console
-        console = Console(file=sys.stderr)
-        if not console.is_terminal:
-            # logs and CI: rich would squeeze the table into 80 columns
-            console = Console(file=sys.stderr, width=170)
-        return console
+        return Console(file=sys.stderr)
 
     @hookimpl
     def stratagem_report_metrics(self, report: MetricsReport) -> None:
+        console = self.console
         if report.final:
-            self.console.print(metrics_table(report))
+            table = metrics_table(report)
+            natural = console.measure(
+                table, options=console.options.update_width(10_000)
+            )
+            fits = natural.maximum <= console.width
+            if console.is_terminal and fits:
+                console.print(table)
+            else:
+                for line in metrics_lines(report):
+                    # a terminal wraps at word boundaries; a pipe keeps lines whole
+                    console.print(
+                        line,
+                        highlight=False,
+                        markup=False,
+                        soft_wrap=not console.is_terminal,
+                    )
             return
         system = report.system
         errors = sum(int(s.get("errors", 0)) for s in report.strategies.values())
-        self.console.print(
+        console.print(
             f"[dim]{system.get('session_time', '')}[/dim] "
             f"{system.get('bars_in', 0):,} bars in, "
             f"{system.get('bars_per_s', 0):,.0f} bars/s, "

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from stratagem._data.timefmt import format_ts
 from stratagem._records import RunStatus
@@ -47,7 +47,8 @@ class RunOptions:
     :param out_dir: output folder; default ``runs/<UTC time>-<config name>/``.
     :param save_bars: write every published bar under ``bars/``.
     :param overwrite: replace an earlier run in ``out_dir``.
-    :param progress: show a progress bar (terminals only).
+    :param progress: a rich console to show a progress bar on (terminals only);
+        the one the log goes to, so log lines print above the bar.
     """
 
     data_dir: Path | None = None
@@ -55,7 +56,7 @@ class RunOptions:
     out_dir: Path | None = None
     save_bars: bool = False
     overwrite: bool = False
-    progress: bool = False
+    progress: Any = None
 
 
 @dataclass
@@ -118,7 +119,7 @@ def run_session(loaded: LoadedSession, options: RunOptions) -> RunOutcome:
         remove(path)
     session.extra["out_dir"] = str(out_dir)
     session.subscribe(RunFolderWriter(out_dir, save_bars=options.save_bars))
-    progress = _Progress(session) if options.progress else None
+    progress = _Progress(session, options.progress) if options.progress else None
     try:
         outcome = session.run(on_tick=progress.update if progress else None)
     finally:
@@ -136,7 +137,7 @@ def run_session(loaded: LoadedSession, options: RunOptions) -> RunOutcome:
 class _Progress:
     """A rich progress bar in session time, bars/s and ETA (terminals only)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, console: Any) -> None:
         from rich.progress import (
             BarColumn,
             Progress,
@@ -152,6 +153,7 @@ class _Progress:
             TextColumn("{task.percentage:>5.1f}%"),
             TextColumn("{task.fields[rate]}"),
             TimeRemainingColumn(),
+            console=console,
             transient=True,
         )
         self.task = self.bar.add_task("session", total=None, clock="loading", rate="")

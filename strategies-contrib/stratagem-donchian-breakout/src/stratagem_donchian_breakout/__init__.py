@@ -11,8 +11,8 @@ from pydantic import Field, field_validator, model_validator
 from stratagem import (
     NS_PER_MINUTE,
     Bars,
+    FollowingStrategy,
     Signal,
-    Strategy,
     StrategyConfig,
     StrategyContext,
     StrategySpec,
@@ -96,15 +96,7 @@ class Channel:
     last_ts: int
 
 
-class _Followed:
-    __slots__ = ("position", "last_ts")
-
-    def __init__(self) -> None:
-        self.position: Position | None = None
-        self.last_ts: int | None = None
-
-
-class DonchianBreakout(Strategy):
+class DonchianBreakout(FollowingStrategy):
     """Donchian breakout across two intervals, per symbol.
 
     For a fast bar opened at ``t``, the channel is made of the last ``channel_bars``
@@ -117,8 +109,9 @@ class DonchianBreakout(Strategy):
     ``buy`` when it turns ``above``, ``sell`` when it turns ``below``: one signal per
     breakout, re-armed once a close is back inside (a jump from above to below is a
     new breakout). Fast bars below ``min_quality`` update the position but emit
-    nothing; so do the bars already published when the strategy starts following a
-    symbol. Every fast bar of a notification is evaluated, in order.
+    nothing; so do the fast bars already published when the strategy starts
+    following a symbol (warm-up history), which :class:`~stratagem.FollowingStrategy`
+    tests first. Every fast bar of a notification is tested, in order.
     """
 
     config_class = DonchianBreakoutConfig
@@ -126,35 +119,18 @@ class DonchianBreakout(Strategy):
 
     def __init__(self, config: DonchianBreakoutConfig) -> None:
         super().__init__(config)
-        self._fast_minutes = interval_minutes(config.fast_interval)
         self._slow_ns = interval_minutes(config.slow_interval) * NS_PER_MINUTE
-        self._followed: dict[str, _Followed] = {}
+        self._position: dict[str, Position | None] = {}
 
-    def on_start(self, ctx: StrategyContext) -> None:
-        present = set(ctx.symbols)
-        for symbol in self.config.symbols:
-            if symbol in present:
-                self._follow(ctx, symbol)
+    def intervals_to_follow(self) -> list[str]:
+        """Only fast bars are tested; slow bars are read from the view."""
+        return [self.config.fast_interval]
 
-    def on_symbol_added(self, ctx: StrategyContext, symbol: str) -> None:
-        if symbol in self.config.symbols and symbol not in self._followed:
-            self._follow(ctx, symbol)
-
-    def _follow(self, ctx: StrategyContext, symbol: str) -> None:
+    def start_following(self, ctx: StrategyContext, symbol: str) -> None:
         # Subscribing to the slow interval as well makes a session that does not
         # derive it fail at start, not at the first fast bar.
-        ctx.subscribe(symbol, self.config.fast_interval)
         ctx.subscribe(symbol, self.config.slow_interval)
-        state = _Followed()
-        self._followed[symbol] = state
-        fast = ctx.bars(symbol, self.config.fast_interval)
-        slow = ctx.bars(symbol, self.config.slow_interval)
-        for ts, close in zip(fast.ts.tolist(), fast.close.tolist(), strict=True):
-            channel = self.channel(slow, ts)
-            if channel is not None:
-                state.position = _position(close, channel)
-        if len(fast):
-            state.last_ts = int(fast.ts[-1])
+        self._position[symbol] = None
 
     def channel(self, slow: Bars, fast_ts: int) -> Channel | None:
         """The channel for the fast bar opened at ``fast_ts``, or None while fewer
@@ -175,45 +151,30 @@ class DonchianBreakout(Strategy):
             last_ts=int(slow.ts[end - 1]),
         )
 
-    def on_bars(self, ctx: StrategyContext, symbol: str, interval: str) -> None:
-        if interval_minutes(interval) != self._fast_minutes:
-            return  # slow bars are read from the view when fast bars arrive
+    def update(
+        self, ctx: StrategyContext, symbol: str, interval: str, bars: Bars, index: int
+    ) -> Signal | None:
         cfg = self.config
-        state = self._followed[symbol]
-        fast = ctx.bars(symbol, interval)
-        first = (
-            0
-            if state.last_ts is None
-            else int(fast.ts.searchsorted(state.last_ts, side="right"))
+        ts = int(bars.ts[index])
+        channel = self.channel(ctx.bars(symbol, cfg.slow_interval), ts)
+        if channel is None:
+            return None
+        close = float(bars.close[index])
+        before, now = self._position[symbol], _position(close, channel)
+        self._position[symbol] = now
+        if now == before or now == "inside" or bars.quality[index] < cfg.min_quality:
+            return None
+        if now == "above":
+            side, reason = "buy", f"close {close:g} > channel high {channel.high:g}"
+        else:
+            side, reason = "sell", f"close {close:g} < channel low {channel.low:g}"
+        return Signal(
+            symbol=symbol,
+            interval=interval,
+            bar_ts=ts,
+            side=side,
+            reason=f"{reason} ({cfg.channel_bars} x {cfg.slow_interval})",
         )
-        if first == len(fast):
-            return
-        slow = ctx.bars(symbol, cfg.slow_interval)
-        new_ts = fast.ts[first:].tolist()
-        new_close = fast.close[first:].tolist()
-        new_quality = fast.quality[first:].tolist()
-        state.last_ts = new_ts[-1]
-        for ts, close, quality in zip(new_ts, new_close, new_quality, strict=True):
-            channel = self.channel(slow, ts)
-            if channel is None:
-                continue
-            before, now = state.position, _position(close, channel)
-            state.position = now
-            if now == before or now == "inside" or quality < cfg.min_quality:
-                continue
-            if now == "above":
-                side, reason = "buy", f"close {close:g} > channel high {channel.high:g}"
-            else:
-                side, reason = "sell", f"close {close:g} < channel low {channel.low:g}"
-            ctx.emit(
-                Signal(
-                    symbol=symbol,
-                    interval=interval,
-                    bar_ts=ts,
-                    side=side,
-                    reason=f"{reason} ({cfg.channel_bars} x {cfg.slow_interval})",
-                )
-            )
 
 
 def _position(close: float, channel: Channel) -> Position:

@@ -8,8 +8,9 @@ import math
 from pydantic import Field, model_validator
 
 from stratagem import (
+    Bars,
+    FollowingStrategy,
     Signal,
-    Strategy,
     StrategyConfig,
     StrategyContext,
     StrategySpec,
@@ -110,25 +111,25 @@ class WilderRSI:
 
 
 class _Followed:
-    """Per-symbol state: the RSI, its last value and the last bar fed to it."""
+    """Per-symbol state: the RSI and its value on the last bar fed to it."""
 
-    __slots__ = ("rsi", "value", "last_ts")
+    __slots__ = ("rsi", "value")
 
     def __init__(self, period: int) -> None:
         self.rsi = WilderRSI(period)
         self.value: float | None = None
-        self.last_ts: int | None = None
 
 
-class RSIReversion(Strategy):
+class RSIReversion(FollowingStrategy):
     """RSI mean reversion, per symbol, on one interval.
 
     ``buy`` on a bar whose RSI is at or above ``oversold`` when the previous bar's was
     below it; ``sell`` on a bar whose RSI is at or below ``overbought`` when the
-    previous bar's was above it. Every bar of a notification is fed to the RSI in
-    order (a gap can make one clock step publish two derived bars). Bars below
-    ``min_quality`` update the RSI but emit nothing; so do the bars already published
-    when the strategy starts following a symbol (warm-up history).
+    previous bar's was above it. Every bar is fed to the RSI once, in order (a gap
+    can make one clock step publish two derived bars). Bars below ``min_quality``
+    update the RSI but emit nothing; so do the bars already published when the
+    strategy starts following a symbol (warm-up history), which
+    :class:`~stratagem.FollowingStrategy` feeds first.
     """
 
     config_class = RSIReversionConfig
@@ -138,61 +139,31 @@ class RSIReversion(Strategy):
         super().__init__(config)
         self._followed: dict[str, _Followed] = {}
 
-    def on_start(self, ctx: StrategyContext) -> None:
-        present = set(ctx.symbols)
-        for symbol in self.config.symbols:
-            if symbol in present:
-                self._follow(ctx, symbol)
+    def start_following(self, ctx: StrategyContext, symbol: str) -> None:
+        self._followed[symbol] = _Followed(self.config.period)
 
-    def on_symbol_added(self, ctx: StrategyContext, symbol: str) -> None:
-        if symbol in self.config.symbols and symbol not in self._followed:
-            self._follow(ctx, symbol)
-
-    def _follow(self, ctx: StrategyContext, symbol: str) -> None:
-        ctx.subscribe(symbol, self.config.interval)
-        state = _Followed(self.config.period)
-        history = ctx.bars(symbol, self.config.interval)
-        for close in history.close.tolist():
-            state.value = state.rsi.update(close)
-        if len(history):
-            state.last_ts = int(history.ts[-1])
-        self._followed[symbol] = state
-
-    def on_bars(self, ctx: StrategyContext, symbol: str, interval: str) -> None:
+    def update(
+        self, ctx: StrategyContext, symbol: str, interval: str, bars: Bars, index: int
+    ) -> Signal | None:
         cfg = self.config
         state = self._followed[symbol]
-        bars = ctx.bars(symbol, interval)
-        first = (
-            0
-            if state.last_ts is None
-            else int(bars.ts.searchsorted(state.last_ts, side="right"))
+        before = state.value
+        now = state.value = state.rsi.update(float(bars.close[index]))
+        if before is None or now is None or bars.quality[index] < cfg.min_quality:
+            return None
+        if before < cfg.oversold <= now:
+            side = "buy"
+        elif before > cfg.overbought >= now:
+            side = "sell"
+        else:
+            return None
+        return Signal(
+            symbol=symbol,
+            interval=interval,
+            bar_ts=int(bars.ts[index]),
+            side=side,
+            reason=f"RSI{cfg.period} {before:.4f} -> {now:.4f}",
         )
-        if first == len(bars):
-            return
-        new_ts = bars.ts[first:].tolist()
-        new_close = bars.close[first:].tolist()
-        new_quality = bars.quality[first:].tolist()
-        state.last_ts = new_ts[-1]
-        for ts, close, quality in zip(new_ts, new_close, new_quality, strict=True):
-            before = state.value
-            now = state.value = state.rsi.update(close)
-            if before is None or now is None or quality < cfg.min_quality:
-                continue
-            if before < cfg.oversold <= now:
-                side = "buy"
-            elif before > cfg.overbought >= now:
-                side = "sell"
-            else:
-                continue
-            ctx.emit(
-                Signal(
-                    symbol=symbol,
-                    interval=interval,
-                    bar_ts=ts,
-                    side=side,
-                    reason=f"RSI{cfg.period} {before:.4f} -> {now:.4f}",
-                )
-            )
 
 
 @hookimpl
