@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import ModuleType
 
 from click.testing import CliRunner
 
 from stratagem.cli import CliState, main
 
 SAMPLE = Path(__file__).resolve().parents[2] / "session_configs" / "sample_data"
-MA = "stratagem_ma_cross:MACross"  # the contrib strategy, by import path
+#: the tests' own strategy (stratagem-test-strategies), by import path
+MA = "stratagem_test_strategies:SmaCross"
 
 
 def validate(config: Path, *args: str) -> tuple[int, list[str]]:
@@ -29,7 +31,7 @@ def write(tmp_path: Path, **session: object) -> Path:
 
 
 def test_errors_of_both_phases_and_across_keys_come_in_one_pass(
-    tmp_path: Path,
+    tmp_path: Path, local_strategies: ModuleType
 ) -> None:
     config = write(
         tmp_path,
@@ -105,3 +107,13 @@ def test_a_valid_config_with_its_data_passes(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert ": valid:" in result.stdout
+
+
+def test_an_import_path_that_does_not_import_says_what_to_do(tmp_path: Path) -> None:
+    config = write(tmp_path, strategies=[{"module": "my_pkg.strats:Momentum"}])
+    code, lines = validate(config)
+    assert code == 2
+    (problem, _) = lines
+    assert "strategies[0].module" in problem
+    assert "No module named 'my_pkg'" in problem
+    assert "pip install -e PATH" in problem and "PYTHONPATH" in problem

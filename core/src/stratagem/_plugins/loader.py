@@ -371,10 +371,17 @@ class PluginCatalogue:
             for part in qualname.split("."):
                 target = getattr(target, part)
         except Exception as exc:
+            hint = ""
+            if isinstance(exc, ModuleNotFoundError):
+                hint = (
+                    f"; {exc.name or module_name!r} is not importable here: install "
+                    "the distribution that provides it (for a local package, "
+                    "'pip install -e PATH'), or add its folder to PYTHONPATH"
+                )
             raise PluginLookupError(
                 "strategy",
                 path,
-                f"cannot import strategy {path!r}: {one_line_error(exc)}",
+                f"cannot import strategy {path!r}: {one_line_error(exc)}{hint}",
             ) from exc
         if not (isinstance(target, type) and issubclass(target, Strategy)):
             raise PluginLookupError(
