@@ -92,6 +92,14 @@ def _meta(ctx: Context, data_root: Path) -> dict[str, Any]:
     }
 
 
+def status_label(target: Any, quick: bool) -> str:
+    """MET or MISSED; a quick run's tiny inputs measure nothing, so its figures are
+    only indicative."""
+    if quick:
+        return "indicative (quick run, not a measurement)"
+    return str(target.status)
+
+
 def render_markdown(meta: dict[str, Any], results: list[Result]) -> str:
     """The results as Markdown: a targets table, then one table per benchmark."""
     lines = [
@@ -118,7 +126,8 @@ def render_markdown(meta: dict[str, Any], results: list[Result]) -> str:
         for target in result.targets:
             lines.append(
                 f"| {result.key} | {target.name} | {fmt(target.value)} {target.unit} "
-                f"({target.op} {fmt(target.threshold)}) | **{target.status}** |"
+                f"({target.op} {fmt(target.threshold)}) | "
+                f"**{status_label(target, meta['quick'])}** |"
             )
     for number, result in enumerate(results, 1):
         lines += ["", f"## {number}. {result.title}", "", result.method, ""]
@@ -249,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append(result)
             for target in result.targets:
                 ctx.log(
-                    f"{name}: {target.status}: {target.name}: "
+                    f"{name}: {status_label(target, args.quick)}: {target.name}: "
                     f"{fmt(target.value)} {target.unit}"
                 )
     finally:
@@ -272,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     for result in results:
         for target in result.targets:
             print(
-                f"{target.status}: {result.key}: {target.name}: "
+                f"{status_label(target, args.quick)}: {result.key}: {target.name}: "
                 f"{fmt(target.value)} {target.unit} (target {target.op} "
                 f"{fmt(target.threshold)})"
             )
