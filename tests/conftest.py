@@ -1,13 +1,44 @@
-"""Fixtures shared by the core test suites."""
+"""Fixtures shared by the core test suites.
+
+The core's tests use strategies of their own, never the contrib ones (those test
+themselves in their own distributions): a strategy class defined in the test, or
+``stratagem-test-strategies`` (``tests/support/stratagem_test_strategies.py``), a
+tiny distribution built and pip-installed once per run, for tests that meet a
+strategy through its entry point or its distribution's name and version.
+"""
 
 from __future__ import annotations
 
+import importlib
+import subprocess
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 #: The shared real-data folder sits beside the repository: ``<repo>/../shared/data``.
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+#: The test distribution's only module (installed as its package's ``__init__``).
+TEST_STRATEGIES = Path(__file__).resolve().parent / "support"
+TEST_STRATEGIES_MODULE = "stratagem_test_strategies"
+
+TEST_STRATEGIES_PYPROJECT = f"""
+[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+
+[project]
+name = "stratagem-test-strategies"
+version = "0.1.0"
+requires-python = ">=3.11"
+
+[project.entry-points.stratagem]
+sma_cross = "{TEST_STRATEGIES_MODULE}"
+
+[tool.hatch.build.targets.wheel]
+packages = ["src/{TEST_STRATEGIES_MODULE}"]
+"""
 
 
 @pytest.fixture(scope="session")
@@ -19,3 +50,56 @@ def shared_data() -> Path:
             f"real bar data not found at {root} (expected <repo>/../shared/data)"
         )
     return root
+
+
+@pytest.fixture(scope="session")
+def local_dist_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with ``stratagem-test-strategies`` 0.1.0 pip-installed into it.
+
+    Put it on ``sys.path`` (:func:`local_strategies`) or on ``PYTHONPATH`` of a
+    subprocess: its entry point ``sma_cross`` is then found as an installed one is.
+    """
+    root = tmp_path_factory.mktemp("test-strategies")
+    project = root / "project"
+    package = project / "src" / TEST_STRATEGIES_MODULE
+    package.mkdir(parents=True)
+    (project / "pyproject.toml").write_text(TEST_STRATEGIES_PYPROJECT)
+    source = TEST_STRATEGIES / f"{TEST_STRATEGIES_MODULE}.py"
+    (package / "__init__.py").write_text(source.read_text())
+    site = root / "site"
+    installed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(site),
+            str(project),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    # --no-build-isolation builds with the hatchling of this environment
+    assert installed.returncode == 0, f"pip install failed:\n{installed.stderr}"
+    return site
+
+
+@pytest.fixture
+def local_strategies(
+    local_dist_site: Path, monkeypatch: pytest.MonkeyPatch
+) -> ModuleType:
+    """``stratagem-test-strategies`` on ``sys.path`` for this test; its module.
+
+    Entry point discovery (``stratagem plugins``, ``load_session``) sees the
+    distribution: strategy ``sma_cross`` (:class:`SmaCross`, :class:`SmaCrossConfig`).
+    """
+    monkeypatch.syspath_prepend(str(local_dist_site))
+    module = importlib.import_module(TEST_STRATEGIES_MODULE)
+    assert Path(module.__file__).is_relative_to(local_dist_site), module.__file__
+    return module

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,8 @@ class Dist:
     def package(self) -> str:
         return self.name.replace("-", "_")
 
+
+SAMPLE_DATA = Path(__file__).resolve().parents[2] / "session_configs" / "sample_data"
 
 STRATEGY = """
     from stratagem import Strategy, StrategyConfig, StrategySpec, hookimpl
@@ -180,13 +183,15 @@ def records(site: Path) -> dict[str, dict[str, Any]]:
 
 def test_installed_distributions_are_listed_with_their_status(site: Path) -> None:
     found = records(site)
+    # stratagem-ma-cross is here as the one distribution pip installed into the
+    # environment itself (the others sit in a folder on PYTHONPATH): both are found
     assert {d.entry_point for d in DISTS} | {"ma_cross"} <= set(found)
 
     ma_cross = found["ma_cross"]
     assert ma_cross["status"] == "OK"
     assert (ma_cross["distribution"], ma_cross["version"]) == (
         "stratagem-ma-cross",
-        "0.1.0",
+        version("stratagem-ma-cross"),
     )
     assert ma_cross["strategies"] == ["ma_cross"]
 
@@ -231,6 +236,7 @@ def test_plugins_table_lists_everything_and_exits_0(site: Path) -> None:
 
 
 def session_file(tmp_path: Path, modules: list[str]) -> Path:
+    # ma_cross: a strategy of a distribution installed into the environment itself
     strategies = [{"module": module, "config": {}} for module in modules]
     for entry in strategies:
         if entry["module"] == "ma_cross":
@@ -239,6 +245,7 @@ def session_file(tmp_path: Path, modules: list[str]) -> Path:
     session = {
         "symbols": ["ETH_BTC"],
         "streaming": {"data_upkeep": {"derived_intervals": [5]}},
+        "data": {"path": str(SAMPLE_DATA)},
         "strategies": strategies,
     }
     path.write_text(json.dumps({"session_data_config": session}))
@@ -269,7 +276,11 @@ def test_validate_strict_plugins_names_the_broken_distribution(
     ]
     lenient = stratagem(site, "validate", str(path))
     assert lenient.returncode == 2
-    assert "failed to load: ImportError: needs libta-c" in lenient.stderr
+    assert (
+        "strategy 'broken_import' cannot be used: its plugin broken_import "
+        "(stratagem-broken-import 0.2.0, entry point stratagem_broken_import): "
+        "LOAD FAILED: ImportError: needs libta-c"
+    ) in lenient.stderr
 
 
 def test_validate_duplicate_strategy_names_both_distributions(

@@ -26,7 +26,7 @@ def _run(tmp_path: Path, name: str, source: str, data: Path) -> bytes:
                     "reporters": [],
                     "strategies": [
                         {
-                            "module": "ma_cross",
+                            "module": "sma_cross",
                             "config": {"symbols": SYMBOLS, "interval": "5m"},
                         }
                     ],
@@ -40,7 +40,8 @@ def _run(tmp_path: Path, name: str, source: str, data: Path) -> bytes:
     return (out / "signals.csv").read_bytes()
 
 
-def test_parquet_and_csv_sessions_agree(tmp_path: Path) -> None:
+def test_parquet_and_csv_sessions_agree(tmp_path: Path, local_strategies) -> None:
+    # sma_cross: the entry point of the tests' own distribution, found on sys.path
     parquet = tmp_path / "parquet"
     for symbol in SYMBOLS:
         bars = load_bars(SAMPLE / "1m" / f"{symbol}.csv")

@@ -52,7 +52,9 @@ def reporter_module(tmp_path: Path, monkeypatch) -> str:
     return name
 
 
-def test_hook_stratagem_report_metrics(tmp_path: Path, reporter_module: str) -> None:
+def test_hook_stratagem_report_metrics(
+    tmp_path: Path, reporter_module: str, local_strategies
+) -> None:
     config = tmp_path / "session.json"
     config.write_text(
         json.dumps(
@@ -68,7 +70,7 @@ def test_hook_stratagem_report_metrics(tmp_path: Path, reporter_module: str) -> 
                     "reporters": ["recorder", "broken"],
                     "strategies": [
                         {
-                            "module": "ma_cross",
+                            "module": "sma_cross",
                             "config": {
                                 "symbols": ["ETH_BTC", "LTC_BTC"],
                                 "interval": "5m",
@@ -84,7 +86,8 @@ def test_hook_stratagem_report_metrics(tmp_path: Path, reporter_module: str) -> 
     entry_points = [
         EntryPoint("recorder", f"{reporter_module}:recorder", "stratagem"),
         EntryPoint("broken", f"{reporter_module}:broken", "stratagem"),
-        *[ep for ep in _installed() if ep.name == "ma_cross"],
+        # the tests' own strategy distribution, installed on sys.path
+        *[ep for ep in _installed() if ep.name == "sma_cross"],
     ]
     loaded = load_session(config, entry_points=entry_points)
     outcome = run_session(loaded, RunOptions(out_dir=tmp_path / "out"))
@@ -100,8 +103,8 @@ def test_hook_stratagem_report_metrics(tmp_path: Path, reporter_module: str) -> 
     assert {name for name, _ in reports} == {threading.main_thread().name}
     final = finals[0]
     assert final.system["bars_in"] == outcome.metrics["system"]["bars_in"] > 0
-    assert final.system["bottleneck"] == "ma_cross"
-    assert final.strategies["ma_cross"]["notifications"] > 0
+    assert final.system["bottleneck"] == "sma_cross"
+    assert final.strategies["sma_cross"]["notifications"] > 0
     # periodic snapshots grow towards the final one
     seen = [r.system["bars_in"] for r in periodic] + [final.system["bars_in"]]
     assert seen == sorted(seen)
@@ -141,7 +144,7 @@ def test_a_new_run_into_the_same_folder_starts_metrics_jsonl_afresh(
     )
     for _ in range(2):
         loaded = load_session(config)
-        run_session(loaded, RunOptions(out_dir=tmp_path / "out"))
+        run_session(loaded, RunOptions(out_dir=tmp_path / "out", overwrite=True))
     lines = (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()
     finals = [json.loads(line) for line in lines if json.loads(line)["final"]]
     assert len(finals) == 1

@@ -98,5 +98,5 @@ def test_reject_refuses_to_start_naming_file_row_and_column(
     assert "ETH_BTC.csv" in outcome.error and "row 101" in outcome.error
     assert bad_stamp in outcome.error and "high" in outcome.error
     assert __import__(module).SEEN == []
-    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
-    assert manifest["status"] == "failed"
+    # refused before its first step: no output folder
+    assert outcome.session.rejected and not (tmp_path / "out").exists()

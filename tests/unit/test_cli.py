@@ -123,10 +123,14 @@ def invoke(
     )
 
 
+SAMPLE_DATA = Path(__file__).resolve().parents[2] / "session_configs" / "sample_data"
+
+
 def config_file(tmp_path: Path, strategies: list[dict[str, Any]], **extra: Any) -> Path:
     session = {
         "symbols": ["ETH_BTC", "LTC_BTC"],
         "streaming": {"data_upkeep": {"derived_intervals": [5, 15]}},
+        "data": {"path": str(SAMPLE_DATA)},
         "strategies": strategies,
         **extra,
     }
@@ -136,7 +140,7 @@ def config_file(tmp_path: Path, strategies: list[dict[str, Any]], **extra: Any) 
 
 
 MA_CROSS = {
-    "module": "ma_cross",
+    "module": "sma_cross",
     "config": {"symbols": ["ETH_BTC"], "interval": "5m", "fast_period": 10},
 }
 
@@ -226,50 +230,55 @@ def test_plugins_all_includes_the_builtins() -> None:
     assert all(r["distribution"] == "stratagem" for r in builtins.values())
 
 
-def test_plugins_lists_the_installed_ma_cross() -> None:
+@pytest.mark.usefixtures("local_strategies")
+def test_plugins_lists_an_installed_distribution() -> None:
+    # stratagem-test-strategies, pip-installed into a folder on sys.path
     result = invoke(["plugins"])
     assert result.exit_code == 0
     (row,) = [
-        line for line in result.stdout.splitlines() if line.startswith("ma_cross")
+        line for line in result.stdout.splitlines() if line.startswith("sma_cross")
     ]
     assert row.split() == [
-        "ma_cross",
-        "stratagem-ma-cross",
+        "sma_cross",
+        "stratagem-test-strategies",
         "0.1.0",
-        "stratagem_ma_cross",
+        "stratagem_test_strategies",
         "strategies:",
-        "ma_cross",
+        "sma_cross",
         "OK",
     ]
 
 
+@pytest.mark.usefixtures("local_strategies")
 def test_plugins_with_autoload_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STRATAGEM_DISABLE_PLUGIN_AUTOLOAD", "1")
     result = invoke(["plugins"])
     assert result.exit_code == 0
     assert "STRATAGEM_DISABLE_PLUGIN_AUTOLOAD is set" in result.stderr
-    assert "ma_cross" not in result.stdout
+    assert "sma_cross" not in result.stdout
     assert "no plugins found" in result.stdout
 
 
 # --- validate ------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("local_strategies")
 def test_validate_valid_config_prints_one_line(tmp_path: Path) -> None:
     path = config_file(tmp_path, [MA_CROSS, MA_CROSS])
     result = invoke(["validate", str(path)])
     assert result.exit_code == 0, result.output
     assert result.stdout == (
-        f"{path}: valid: 2 strategy instances (ma_cross, ma_cross#2) on 2 symbols; "
+        f"{path}: valid: 2 strategy instances (sma_cross, sma_cross#2) on 2 symbols; "
         "intervals 1m, 5m, 15m; data source csv; data-driven\n"
     )
 
 
+@pytest.mark.usefixtures("local_strategies")
 def test_validate_lists_every_error_and_exits_2(tmp_path: Path) -> None:
     typo = {**MA_CROSS, "config": {**MA_CROSS["config"], "fast_perod": 3}}
     path = config_file(
         tmp_path,
-        [typo, {**MA_CROSS, "module": "ma_crss"}],
+        [typo, {**MA_CROSS, "module": "sma_crss"}],
         speed_multiplier="fast",
     )
     result = invoke(["validate", str(path)])
@@ -279,10 +288,10 @@ def test_validate_lists_every_error_and_exits_2(tmp_path: Path) -> None:
     assert lines[1] == (
         f"{path}: session_data_config.strategies[0].config.fast_perod: unknown key "
         "'fast_perod'; did you mean 'fast_period'? "
-        "[strategy ma_cross from stratagem-ma-cross 0.1.0]"
+        "[strategy sma_cross from stratagem-test-strategies 0.1.0]"
     )
     assert lines[2].startswith(
-        f"{path}: session_data_config.strategies[1].module: unknown strategy 'ma_crss'"
+        f"{path}: session_data_config.strategies[1].module: unknown strategy 'sma_crss'"
     )
     assert lines[3] == "3 problems found"
     assert "Traceback" not in result.output

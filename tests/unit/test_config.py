@@ -1,5 +1,6 @@
-"""Two-phase session config validation against the installed plugins (ma_cross and
-the built-ins); every bad input is its own test and names file and JSON path."""
+"""Two-phase session config validation against the installed plugins (sma_cross of
+the tests' own distribution, stratagem-test-strategies, and the built-ins); every bad
+input is its own test and names file and JSON path."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import textwrap
 from importlib.metadata import EntryPoint
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -27,14 +29,19 @@ from stratagem._config.loading import (
 from stratagem._config.models import StrategyEntry
 from stratagem._plugins.loader import PluginLoadError
 
-MA = "strategy ma_cross from stratagem-ma-cross 0.1.0"
+MA = "strategy sma_cross from stratagem-test-strategies 0.1.0"
 
 
-def ma_cross(**config: Any) -> dict[str, Any]:
+@pytest.fixture(autouse=True)
+def _installed(local_strategies: ModuleType) -> None:
+    """stratagem-test-strategies is installed (on sys.path) for every test here."""
+
+
+def sma_cross(**config: Any) -> dict[str, Any]:
     options = {"symbols": ["ETH_BTC"], "interval": "5m", "fast_period": 10}
     options["slow_period"] = 20
     options.update(config)
-    return {"module": "ma_cross", "config": options}
+    return {"module": "sma_cross", "config": options}
 
 
 def document(**session: Any) -> dict[str, Any]:
@@ -42,7 +49,7 @@ def document(**session: Any) -> dict[str, Any]:
         "symbols": ["ETH_BTC", "LTC_BTC"],
         "streams": ["1m"],
         "streaming": {"data_upkeep": {"enabled": True, "derived_intervals": [5, 15]}},
-        "strategies": [ma_cross()],
+        "strategies": [sma_cross()],
     }
     base.update(session)
     return {"session_data_config": base}
@@ -79,10 +86,10 @@ def test_valid_config_resolves_every_enabled_instance(write: Any) -> None:
     path = write(
         document(
             strategies=[
-                ma_cross(),
-                {**ma_cross(interval="15m"), "id": "eth_15m"},
-                ma_cross(symbols=["LTC_BTC"]),
-                {**ma_cross(), "enabled": False},
+                sma_cross(),
+                {**sma_cross(interval="15m"), "id": "eth_15m"},
+                sma_cross(symbols=["LTC_BTC"]),
+                {**sma_cross(), "enabled": False},
             ]
         )
     )
@@ -90,18 +97,18 @@ def test_valid_config_resolves_every_enabled_instance(write: Any) -> None:
     assert isinstance(loaded, LoadedSession)
     assert loaded.path == path
     assert loaded.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert [s.id for s in loaded.strategies] == ["ma_cross", "eth_15m", "ma_cross#2"]
+    assert [s.id for s in loaded.strategies] == ["sma_cross", "eth_15m", "sma_cross#2"]
     assert [s.index for s in loaded.strategies] == [0, 1, 2]
     first = loaded.strategies[0]
-    assert (first.dist, first.version) == ("stratagem-ma-cross", "0.1.0")
-    assert first.spec.name == "ma_cross"
-    assert type(first.config).__name__ == "MACrossConfig"
+    assert (first.dist, first.version) == ("stratagem-test-strategies", "0.1.0")
+    assert first.spec.name == "sma_cross"
+    assert type(first.config).__name__ == "SmaCrossConfig"
     assert first.config.fast_period == 10  # type: ignore[attr-defined]
     assert isinstance(first.entry, StrategyEntry)
     assert first.json_path == "session_data_config.strategies[0]"
     assert loaded.strategies[1].config.intervals_used() == ["15m"]
     assert loaded.data_source.name == "csv"
-    assert loaded.plugins.record_of("ma_cross").dist == "stratagem-ma-cross"
+    assert loaded.plugins.record_of("sma_cross").dist == "stratagem-test-strategies"
     with pytest.raises(dataclasses.FrozenInstanceError):
         loaded.path = Path("elsewhere")  # type: ignore[misc]
 
@@ -109,28 +116,28 @@ def test_valid_config_resolves_every_enabled_instance(write: Any) -> None:
 def test_auto_ids_skip_ids_taken_explicitly(write: Any) -> None:
     path = write(
         document(
-            strategies=[ma_cross(), ma_cross(), {**ma_cross(), "id": "ma_cross#2"}]
+            strategies=[sma_cross(), sma_cross(), {**sma_cross(), "id": "sma_cross#2"}]
         )
     )
     assert [s.id for s in load_session(path).strategies] == [
-        "ma_cross",
-        "ma_cross#3",
-        "ma_cross#2",
+        "sma_cross",
+        "sma_cross#3",
+        "sma_cross#2",
     ]
 
 
 def test_disabled_strategy_is_never_resolved(write: Any) -> None:
     disabled = {"module": "not_installed_anywhere", "enabled": False, "config": {}}
-    loaded = load_session(write(document(strategies=[ma_cross(), disabled])))
-    assert [s.id for s in loaded.strategies] == ["ma_cross"]
+    loaded = load_session(write(document(strategies=[sma_cross(), disabled])))
+    assert [s.id for s in loaded.strategies] == ["sma_cross"]
 
 
 def test_strategy_by_import_path(write: Any) -> None:
-    entry = {**ma_cross(), "module": "stratagem_ma_cross:MACross"}
+    entry = {**sma_cross(), "module": "stratagem_test_strategies:SmaCross"}
     loaded = load_session(write(document(strategies=[entry])))
     (resolved,) = loaded.strategies
-    assert resolved.id == "stratagem_ma_cross:MACross"
-    assert type(resolved.config).__name__ == "MACrossConfig"
+    assert resolved.id == "stratagem_test_strategies:SmaCross"
+    assert type(resolved.config).__name__ == "SmaCrossConfig"
 
 
 def test_symbol_named_by_a_scanner_is_accepted(write: Any) -> None:
@@ -139,7 +146,7 @@ def test_symbol_named_by_a_scanner_is_accepted(write: Any) -> None:
         "config": {"add": [{"symbol": "ZEC_BTC", "at": "2018-01-25T06:00:00Z"}]},
     }
     path = write(
-        document(strategies=[ma_cross(symbols=["ZEC_BTC"])], scanners=[scanner])
+        document(strategies=[sma_cross(symbols=["ZEC_BTC"])], scanners=[scanner])
     )
     loaded = load_session(path)
     (resolved,) = loaded.scanners
@@ -158,7 +165,7 @@ def test_seed_format_validates_unchanged(write: Any) -> None:
             },
             "strategies": [
                 {
-                    "module": "ma_cross",
+                    "module": "sma_cross",
                     "enabled": True,
                     "config": {
                         "symbols": ["ETH_BTC"],
@@ -225,7 +232,7 @@ def test_unknown_nested_session_key_suggests_from_its_own_model(write: Any) -> N
 
 
 def test_unknown_strategy_config_key_suggests_the_field(write: Any) -> None:
-    config = ma_cross()
+    config = sma_cross()
     config["config"]["fast_perod"] = config["config"].pop("fast_period")
     issue = only_issue(write(document(strategies=[config])))
     assert issue.path == "session_data_config.strategies[0].config.fast_perod"
@@ -239,7 +246,7 @@ def test_unknown_strategy_config_key_suggests_the_field(write: Any) -> None:
 
 
 def test_wrong_type_in_strategy_config(write: Any) -> None:
-    issue = only_issue(write(document(strategies=[ma_cross(fast_period="ten")])))
+    issue = only_issue(write(document(strategies=[sma_cross(fast_period="ten")])))
     assert issue.path == "session_data_config.strategies[0].config.fast_period"
     assert "valid integer" in issue.message
     assert "(got 'ten')" in issue.message
@@ -252,7 +259,7 @@ def test_wrong_type_in_session(write: Any) -> None:
 
 
 def test_fast_period_must_be_below_slow_period(write: Any) -> None:
-    path = write(document(strategies=[ma_cross(fast_period=20, slow_period=10)]))
+    path = write(document(strategies=[sma_cross(fast_period=20, slow_period=10)]))
     issue = only_issue(path)
     assert issue.path == "session_data_config.strategies[0].config"
     assert issue.message == "fast_period (20) must be less than slow_period (10)"
@@ -260,28 +267,31 @@ def test_fast_period_must_be_below_slow_period(write: Any) -> None:
 
 
 def test_unknown_strategy_lists_installed_ones(write: Any) -> None:
-    entry = {**ma_cross(), "module": "ma_crosss"}
+    entry = {**sma_cross(), "module": "sma_crosss"}
     issue = only_issue(write(document(strategies=[entry])))
     assert issue.path == "session_data_config.strategies[0].module"
-    assert issue.suggestion == "ma_cross"
+    assert issue.suggestion == "sma_cross"
     assert issue.message.startswith(
-        "unknown strategy 'ma_crosss' (installed strategies"
+        "unknown strategy 'sma_crosss' (installed strategies: "
     )
-    assert "ma_cross" in issue.message
+    installed = issue.message.partition("installed strategies: ")[2].partition(")")[0]
+    assert "sma_cross" in installed.split(", ")
 
 
 def test_strategy_import_path_that_fails(write: Any) -> None:
-    entry = {**ma_cross(), "module": "nowhere_pkg.strategies:Fancy"}
+    entry = {**sma_cross(), "module": "nowhere_pkg.strategies:Fancy"}
     issue = only_issue(write(document(strategies=[entry])))
     assert issue.path == "session_data_config.strategies[0].module"
     assert issue.message == (
         "cannot import strategy 'nowhere_pkg.strategies:Fancy': ModuleNotFoundError: "
-        "No module named 'nowhere_pkg'"
+        "No module named 'nowhere_pkg'; 'nowhere_pkg' is not importable here: install "
+        "the distribution that provides it (for a local package, 'pip install -e "
+        "PATH'), or add its folder to PYTHONPATH"
     )
 
 
 def test_interval_the_session_does_not_derive(write: Any) -> None:
-    issue = only_issue(write(document(strategies=[ma_cross(interval="7m")])))
+    issue = only_issue(write(document(strategies=[sma_cross(interval="7m")])))
     assert issue.path == "session_data_config.strategies[0].config.interval"
     assert issue.message == (
         "interval '7m' is not derived by the session (it publishes 1m, 5m, 15m); "
@@ -298,7 +308,7 @@ def test_interval_with_upkeep_disabled(write: Any) -> None:
 
 
 def test_malformed_interval(write: Any) -> None:
-    issue = only_issue(write(document(strategies=[ma_cross(interval="5 minutes")])))
+    issue = only_issue(write(document(strategies=[sma_cross(interval="5 minutes")])))
     assert issue.path == "session_data_config.strategies[0].config.interval"
     assert "is not of the form <number><m|h|d>" in issue.message
 
@@ -312,7 +322,7 @@ def test_empty_symbol_list(write: Any) -> None:
 
 
 def test_strategy_symbol_not_in_the_session(write: Any) -> None:
-    path = write(document(strategies=[ma_cross(symbols=["ETH_BTC", "ETH_BCT"])]))
+    path = write(document(strategies=[sma_cross(symbols=["ETH_BTC", "ETH_BCT"])]))
     issue = only_issue(path)
     assert issue.path == "session_data_config.strategies[0].config.symbols[1]"
     assert issue.message == (
@@ -322,7 +332,7 @@ def test_strategy_symbol_not_in_the_session(write: Any) -> None:
 
 
 def test_duplicate_explicit_ids(write: Any) -> None:
-    entries = [{**ma_cross(), "id": "mine"}, {**ma_cross(), "id": "mine"}]
+    entries = [{**sma_cross(), "id": "mine"}, {**sma_cross(), "id": "mine"}]
     issue = only_issue(write(document(strategies=entries)))
     assert issue.path == "session_data_config.strategies[1].id"
     assert issue.message == (
@@ -356,15 +366,15 @@ def test_unknown_reporter(write: Any) -> None:
 
 
 def test_every_problem_is_reported_at_once(write: Any) -> None:
-    broken_key = ma_cross()
+    broken_key = sma_cross()
     broken_key["config"]["slow_periodd"] = 3
     path = write(
         document(
             speed_multiplier=-1,
             strategies=[
                 broken_key,
-                {**ma_cross(), "module": "ma_crosss"},
-                ma_cross(fast_period=30),
+                {**sma_cross(), "module": "sma_crosss"},
+                sma_cross(fast_period=30),
             ],
         )
     )
@@ -446,14 +456,14 @@ def test_strict_plugins_makes_a_failed_plugin_fatal(write: Any, tmp_path: Path) 
 def test_referenced_plugin_names() -> None:
     raw = document(
         strategies=[
-            ma_cross(),
+            sma_cross(),
             {"module": "off", "enabled": False},
             {"module": "pkg.mod:Local"},
         ],
         scanners=[{"name": "schedule"}],
     )
     assert referenced_plugin_names(raw) == {
-        "ma_cross",
+        "sma_cross",
         "schedule",
         "csv",
         "console",

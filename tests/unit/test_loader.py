@@ -7,6 +7,7 @@ import textwrap
 from collections.abc import Callable, Iterator
 from importlib.metadata import EntryPoint
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -547,24 +548,28 @@ def test_blocked_plugin_is_never_imported(write_module: WriteModule) -> None:
     assert "good_plugin" not in sys.modules
 
 
-def test_installed_entry_points_are_autoloaded() -> None:
+def test_installed_entry_points_are_autoloaded(local_strategies: ModuleType) -> None:
+    # stratagem-test-strategies, pip-installed into a folder on sys.path
     catalogue = load_plugins()
-    record = catalogue.record_of("ma_cross")
+    record = catalogue.record_of("sma_cross")
     assert record.status is PluginStatus.OK
-    assert (record.dist, record.version) == ("stratagem-ma-cross", "0.1.0")
-    assert record.value == "stratagem_ma_cross"
-    assert catalogue.provider("strategy", "ma_cross") is record
+    assert (record.dist, record.version) == ("stratagem-test-strategies", "0.1.0")
+    assert record.value == "stratagem_test_strategies"
+    assert catalogue.provider("strategy", "sma_cross") is record
+    assert catalogue.strategy("sma_cross").strategy is local_strategies.SmaCross
 
 
-def test_autoload_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_autoload_can_be_turned_off(
+    monkeypatch: pytest.MonkeyPatch, local_strategies: ModuleType
+) -> None:
     monkeypatch.setenv("STRATAGEM_DISABLE_PLUGIN_AUTOLOAD", "1")
     catalogue = load_plugins()
     assert all(record.builtin for record in catalogue.records)
-    assert "ma_cross" not in catalogue.strategy_names
+    assert "sma_cross" not in catalogue.strategy_names
     assert catalogue.data_source("csv").name == "csv"
     # import paths still work
-    spec = catalogue.strategy("stratagem_ma_cross:MACross")
-    assert spec.config.__name__ == "MACrossConfig"
+    spec = catalogue.strategy("stratagem_test_strategies:SmaCross")
+    assert spec.config is local_strategies.SmaCrossConfig
 
 
 def test_strict_raises_naming_every_failure(broken_set: list[EntryPoint]) -> None:

@@ -405,6 +405,16 @@ def run(
     except (RunSetupError, DataSourceError, BarValidationError) as exc:
         console.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(EXIT_USAGE)
+    if outcome.bad_input:
+        # refused input: said once, without a traceback; a rejected run wrote nothing
+        written = "" if outcome.session.rejected else f" (outputs in {outcome.out_dir})"
+        console.print(
+            f"error: {outcome.session.error}{written}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        sys.exit(EXIT_USAGE)
     style = _STATUS_STYLE.get(outcome.status, "red")
     signals = len(outcome.signals)
     console.print(

@@ -263,7 +263,8 @@ def run_strategy(
 
 @pytest.fixture(name="plugin_manager")
 def _plugin_manager_fixture() -> pluggy.PluginManager:
-    """A fresh plugin manager with stratagem's hook specifications, no plugin."""
+    """A fresh pluggy PluginManager with stratagem's hook specifications and no
+    plugin: register yours and call its hooks as stratagem would."""
     from stratagem._plugins.hooks import new_plugin_manager
 
     return new_plugin_manager()
@@ -271,11 +272,13 @@ def _plugin_manager_fixture() -> pluggy.PluginManager:
 
 @pytest.fixture(name="bars_factory")
 def _bars_factory_fixture() -> Callable[..., BarArrays]:
-    """:func:`make_bars`."""
+    """stratagem.testing.make_bars: ``bars_factory(closes, start=..., minutes=1,
+    open=, high=, low=, volume=, skip=)`` builds bars from a list of closes."""
     return make_bars
 
 
 @pytest.fixture(name="run_strategy")
 def _run_strategy_fixture() -> Callable[..., StrategyRunResult]:
-    """:func:`run_strategy`."""
+    """stratagem.testing.run_strategy: ``run_strategy(StrategyClass, config,
+    {symbol: bars}, ...)`` runs it through the real runtime, returns its signals."""
     return run_strategy

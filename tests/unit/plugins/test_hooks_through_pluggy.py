@@ -126,7 +126,8 @@ def test_strategy_hook_with_an_unknown_argument_fails_at_load_not_at_run(
         main, ["validate", str(config)], obj=CliState(entry_points=eps)
     )
     assert validated.exit_code == 2
-    assert "failed to load" in validated.stderr
+    assert "strategy 'extra' cannot be used: its plugin extra" in validated.stderr
+    assert "LOAD FAILED" in validated.stderr
 
 
 def test_import_path_strategy_with_a_bad_hook_signature_is_a_config_error(

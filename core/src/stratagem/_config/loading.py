@@ -267,12 +267,13 @@ def load_session(
     issues: list[ConfigIssue] = []
     session: SessionConfig | None = None
     partial: SessionDataConfig | None = None
+    invalid: set[str] = set()
     try:
         session = SessionConfig.model_validate(document)
     except ValidationError as exc:
         issues += _issues_from(exc, file, SessionConfig, ())
         # phase 2 still checks what it can, with the parts of the file that are valid
-        partial = _valid_part(document, file, issues)
+        partial, invalid = _valid_part(document, file, issues)
 
     if plugins is None:
         plugins = load_plugins(
@@ -281,7 +282,7 @@ def load_session(
             only=referenced_plugin_names(document),
             strict=strict_plugins,
         )
-    resolver = _Resolver(file, document, session, plugins, issues, partial)
+    resolver = _Resolver(file, document, session, plugins, issues, partial, invalid)
     strategies, scanners, data_source = resolver.resolve()
     if issues:
         raise ConfigError(issues)
@@ -308,7 +309,11 @@ class _Resolver:
         plugins: PluginCatalogue,
         issues: list[ConfigIssue],
         partial: SessionDataConfig | None = None,
+        invalid: set[str] | None = None,
     ) -> None:
+        #: keys of ``session_data_config`` that failed phase 1: checks that depend on
+        #: them are skipped (their defaults would only add false problems)
+        self.invalid = invalid or set()
         self.file = file
         self.document = document
         self.session = session.session_data_config if session else partial
@@ -425,6 +430,8 @@ class _Resolver:
 
     def _check_intervals(self, resolved: ResolvedStrategy) -> None:
         assert self.session is not None
+        if "streaming" in self.invalid:
+            return  # reported in phase 1
         published = self.session.intervals
         where: Loc = (*_SESSION, "strategies", resolved.index, "config")
         for interval in resolved.config.intervals_used():
@@ -448,7 +455,7 @@ class _Resolver:
 
     def _check_symbols(self, resolved: ResolvedStrategy, candidates: set[str]) -> None:
         assert self.session is not None
-        if _NO_SYMBOLS in self.session.symbols:
+        if {"symbols", "scanners"} & self.invalid:
             return  # reported in phase 1
         known = [*self.session.symbols, *sorted(candidates - set(self.session.symbols))]
         where: Loc = (*_SESSION, "strategies", resolved.index, "config")
@@ -583,13 +590,13 @@ def _issues_from(
 
 
 #: stands for a ``symbols`` list that did not validate, so that other keys can be
-#: checked; symbol checks are skipped when it is there
+#: checked
 _NO_SYMBOLS = "\0invalid"
 
 
 def _valid_part(
     document: Any, file: str, issues: list[ConfigIssue]
-) -> SessionDataConfig | None:
+) -> tuple[SessionDataConfig | None, set[str]]:
     """``session_data_config`` with its invalid keys set to their defaults, so that
     phase 2 reports its problems in the same pass as phase 1's.
 
@@ -598,11 +605,12 @@ def _valid_part(
     """
     raw = _get(document, "session_data_config")
     if not isinstance(raw, dict):
-        return None
+        return None, set()
     data = dict(raw)
+    invalid: set[str] = set()
     for _ in range(len(data) + 2):
         try:
-            return SessionDataConfig.model_validate(data)
+            return SessionDataConfig.model_validate(data), invalid
         except ValidationError as exc:
             errors = exc.errors(include_url=False)
         keys = {
@@ -621,11 +629,12 @@ def _valid_part(
             data.pop("start", None)
             data.pop("end", None)
             continue
+        invalid |= keys
         for key in keys:
             data.pop(key, None)
         if "symbols" in keys:
             data["symbols"] = [_NO_SYMBOLS]
-    return None
+    return None, invalid
 
 
 def _model_at(model: type[BaseModel], loc: Loc) -> type[BaseModel] | None:

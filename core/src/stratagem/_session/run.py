@@ -126,11 +126,8 @@ def run_session(loaded: LoadedSession, options: RunOptions) -> RunOutcome:
         if progress:
             progress.close()
     error = outcome.error
-    if error is not None:
-        if isinstance(error, BAD_INPUT):
-            log.error("%s", error)
-        else:
-            log.error("session failed: %s", outcome.result.reason, exc_info=error)
+    if error is not None and not isinstance(error, BAD_INPUT):
+        log.error("session failed: %s", outcome.result.reason, exc_info=error)
     return RunOutcome(outcome, out_dir)
 
 
