@@ -144,7 +144,7 @@ def _child(mode: str, instances: int, steps: int) -> dict[str, Any]:
     started_rss = _rss_bytes()
     started_traced = tracemalloc.get_traced_memory()[0] if mode == "tracemalloc" else 0
     while (step := processor.next_step()) is not None:
-        manager.dispatch(*step)
+        manager.dispatch(step.time_ns, step.items)
     gc.collect()
     ran_rss = _rss_bytes()
     ran_traced = tracemalloc.get_traced_memory()[0] if mode == "tracemalloc" else 0
