@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from stratagem._data.bars import BarArrays
+    from stratagem._data.session_data import Bars
+    from stratagem._records import Fill, Order
     from stratagem._session.coordinator import ScanContext
 
 
@@ -44,4 +46,19 @@ class Scanner(Protocol):
 
     def scan(self, session: ScanContext) -> Sequence[str]:
         """Symbols to add now (already present ones are ignored)."""
+        ...
+
+
+@runtime_checkable
+class Broker(Protocol):
+    """Executes a book's market orders (the built-in ``paper`` broker, or an adapter
+    to a real venue), called by the session thread's ExecutionManager."""
+
+    def fill(self, order: Order, bars: Bars) -> Fill | None:
+        """The order's fill, or None while it cannot fill yet.
+
+        :param order: the order; it fills at a bar opening at or after its
+            ``decision_ns``.
+        :param bars: the order symbol's 1m bars published so far (read-only).
+        """
         ...

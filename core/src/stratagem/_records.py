@@ -195,6 +195,93 @@ class DataSourceSpec:
     description: str = ""
 
 
+class BookMode(StrEnum):
+    """How strategies' orders are booked (DESIGN section 10)."""
+
+    INDEPENDENT = "independent"
+    NET = "net"
+
+
+class Direction(StrEnum):
+    """Which targets a strategy's signals map to."""
+
+    LONG_SHORT = "long_short"
+    LONG_ONLY = "long_only"
+
+
+class SizingKind(StrEnum):
+    """How the size of a target is computed at decision time."""
+
+    FIXED_QTY = "fixed_qty"
+    FIXED_NOTIONAL = "fixed_notional"
+    PERCENT_EQUITY = "percent_equity"
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One executed order of a book, handed to ``stratagem_on_fill``.
+
+    :param ts: open time of the 1m bar it filled at, int64 ns since the epoch (UTC).
+    :param book: the book's id: the strategy id (``independent`` books) or ``"net"``.
+    :param symbol: the symbol traded.
+    :param side: ``buy`` or ``sell``.
+    :param qty: the quantity traded, positive.
+    :param price: the price paid or received, slippage included.
+    :param fee: the fee paid, in cash units.
+    :param decision_ns: the decision time of the order it filled.
+    :param strategies: the strategy ids whose signals made the order.
+    """
+
+    ts: int
+    book: str
+    symbol: str
+    side: Side
+    qty: float
+    price: float
+    fee: float
+    decision_ns: int = 0
+    strategies: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """A market order of one book, as a broker receives it.
+
+    :param book: the book's id.
+    :param symbol: the symbol to trade.
+    :param qty: signed quantity: positive buys, negative sells.
+    :param decision_ns: the decision time: the order fills at the first 1m bar of
+        ``symbol`` whose open time is at or after it.
+    :param strategies: the strategy ids whose signals made it.
+    """
+
+    book: str
+    symbol: str
+    qty: float
+    decision_ns: int
+    strategies: tuple[str, ...] = ()
+
+    @property
+    def side(self) -> Side:
+        return Side.BUY if self.qty > 0 else Side.SELL
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerSpec:
+    """A broker offered through ``stratagem_brokers`` (the built-in ``paper`` one
+    takes the same path).
+
+    :param name: the name configs use in ``execution.broker``.
+    :param factory: ``factory(config) -> Broker``, called with the session's
+        validated ``execution`` block.
+    :param description: one line for ``stratagem plugins``.
+    """
+
+    name: str
+    factory: Callable[..., Any]
+    description: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class MetricsReport:
     """A snapshot of the session's metrics, handed to ``stratagem_report_metrics``.

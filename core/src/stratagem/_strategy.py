@@ -13,7 +13,7 @@ from stratagem import hookspecs
 from stratagem._data.intervals import IntervalError, canonical_interval
 from stratagem._data.session_data import Bars
 from stratagem._model import FrozenModel
-from stratagem._records import Signal, SignalError
+from stratagem._records import Fill, Side, Signal, SignalError
 
 if TYPE_CHECKING:
     from stratagem._data.session_data import BarSeries, SessionData
@@ -23,7 +23,7 @@ hookimpl = hookspecs.hookimpl
 HOOK_NAMES = tuple(
     name for name in dir(hookspecs) if name.startswith(f"{hookspecs.PROJECT_NAME}_")
 )
-LIFECYCLE = ("on_start", "on_bars", "on_symbol_added", "on_stop")
+LIFECYCLE = ("on_start", "on_bars", "on_symbol_added", "on_fill", "on_stop")
 
 
 class SubscriptionError(ValueError):
@@ -110,6 +110,10 @@ class Strategy:
     def on_symbol_added(self, ctx: StrategyContext, symbol: str) -> None:
         """Called when a symbol joins mid-session, after its history is published."""
 
+    def on_fill(self, ctx: StrategyContext, fill: Fill) -> None:
+        """Called with each fill of this strategy's book, before the next
+        ``on_bars``; ``ctx.position(symbol)`` already includes it."""
+
     def on_stop(self, ctx: StrategyContext) -> None:
         """Called once at the end, after the last delivery."""
 
@@ -128,6 +132,10 @@ class Strategy:
     @hookimpl
     def stratagem_on_symbol_added(self, ctx: StrategyContext, symbol: str) -> None:
         self.on_symbol_added(ctx, symbol)
+
+    @hookimpl
+    def stratagem_on_fill(self, ctx: StrategyContext, fill: Fill) -> None:
+        self.on_fill(ctx, fill)
 
     @hookimpl
     def stratagem_on_stop(self, ctx: StrategyContext) -> None:
@@ -169,6 +177,8 @@ class StrategyContext:
         self._cur_n = 0
         self._seen: dict[tuple[str, str], int] = {}
         self._series_cache: dict[tuple[str, str], BarSeries] = {}
+        #: the book's position per symbol, as of the fills delivered so far
+        self._positions: dict[str, float] = {}
 
     # --- data ---------------------------------------------------------------------
 
@@ -192,6 +202,15 @@ class StrategyContext:
         if key == self._cur_key:
             return Bars(series, self._cur_n)
         return Bars(series, series.visible_at(self.time_ns))
+
+    def position(self, symbol: str) -> float:
+        """This strategy's book's position in ``symbol`` (signed quantity) as of the
+        fills delivered to it so far; 0.0 without execution or before any fill."""
+        return self._positions.get(symbol, 0.0)
+
+    def _apply_fill(self, fill: Fill) -> None:
+        signed = fill.qty if fill.side is Side.BUY else -fill.qty
+        self._positions[fill.symbol] = self._positions.get(fill.symbol, 0.0) + signed
 
     # --- subscriptions ----------------------------------------------------------
 

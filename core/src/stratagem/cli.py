@@ -165,6 +165,8 @@ def _offers(record: PluginRecord) -> str:
         parts.append("scanners: " + ", ".join(record.scanners))
     if record.data_sources:
         parts.append("data sources: " + ", ".join(record.data_sources))
+    if record.brokers:
+        parts.append("brokers: " + ", ".join(record.brokers))
     if record.reporter:
         parts.append("reporter")
     return "; ".join(parts) or "-"

@@ -15,7 +15,9 @@ import pluggy
 
 if TYPE_CHECKING:
     from stratagem._records import (
+        BrokerSpec,
         DataSourceSpec,
+        Fill,
         MetricsReport,
         ScannerSpec,
         StrategySpec,
@@ -79,6 +81,26 @@ def stratagem_data_sources() -> Sequence[DataSourceSpec]:
     :returns: a sequence of :class:`stratagem.DataSourceSpec` records; the session
         config selects one by ``name`` (``csv`` and ``parquet`` are built in).
     :raises: an exception marks the offering plugin ``LOAD FAILED``; the others load.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def stratagem_brokers() -> Sequence[BrokerSpec]:
+    """Offer brokers: what turns a book's orders into fills.
+
+    **When:** once per plugin, on the main thread, while plugins are loaded.
+
+    :returns: a sequence of :class:`stratagem.BrokerSpec` records; the session
+        config's ``execution.broker`` selects one by ``name`` (``paper`` is built in
+        and offered through this same hook). Its factory is called with the validated
+        ``execution`` block and returns an object with
+        ``fill(order, bars) -> Fill | None`` (:class:`stratagem.Broker`), called by
+        the session thread.
+    :raises: an exception marks the offering plugin ``LOAD FAILED``; the others load.
+        A broker whose ``fill`` raises follows the common failure policy (its
+        orders are cancelled and listed when it is quarantined).
 
     .. versionadded:: 0.1
     """
@@ -149,6 +171,26 @@ def stratagem_on_symbol_added(ctx: StrategyContext, symbol: str) -> None:
         through ``ctx.bars(symbol, interval)``.
     :param symbol: the symbol that joined the session.
     :returns: nothing.
+    :raises: an exception is handled by the instance's error policy, like
+        :func:`stratagem_on_bars`.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def stratagem_on_fill(ctx: StrategyContext, fill: Fill) -> None:
+    """Hear a fill of this strategy's book.
+
+    **When:** in the strategy instance's own thread, before its next ``on_bars``
+    after the fill (the fill bar's open); in a data-driven run at the step that
+    publishes the fill bar, before that step's notifications. ``ctx.position`` is
+    already updated. In a ``net`` book every strategy of the book hears each fill.
+
+    :param ctx: the instance's context.
+    :param fill: the :class:`stratagem.Fill`: bar open time, book, symbol, side,
+        quantity, price (slippage included), fee.
+    :returns: nothing; signals emitted here count as emitted at this step.
     :raises: an exception is handled by the instance's error policy, like
         :func:`stratagem_on_bars`.
 

@@ -173,6 +173,34 @@ class StrategyRunResult:
         return [s for s in self.signals if s.strategy == strategy_id]
 
 
+def _execution(
+    execution: Mapping[str, Any] | None,
+    trading: Mapping[str, Mapping[str, Any]] | None,
+    entries: Sequence[tuple[str, Any, Any]],
+) -> tuple[Any, Any, dict[str, Any]]:
+    """The execution parts of a session spec, validated by the config models."""
+    if execution is None:
+        return None, None, {}
+    from stratagem._builtin.brokers import stratagem_brokers
+    from stratagem._config.models import ExecutionConfig, StrategyExecutionConfig
+    from stratagem._plugins.failures import PluginRef
+
+    config = ExecutionConfig.model_validate(dict(execution))
+    (paper,) = [spec for spec in stratagem_brokers() if spec.name == config.broker]
+    ref = PluginRef(
+        "broker", paper.name, "stratagem", "-", config.on_error, config.max_errors
+    )
+    default = {"sizing": {"kind": "fixed_qty", "qty": 1}}
+    chosen = {sid: (trading or {}).get(sid, default) for sid, _, _ in entries}
+    if trading is not None:
+        chosen = {sid: dict(value) for sid, value in trading.items()}
+    per_strategy = {
+        sid: StrategyExecutionConfig.model_validate(dict(value))
+        for sid, value in chosen.items()
+    }
+    return config, (ref, paper), per_strategy
+
+
 def run_strategy(
     strategy: type[Strategy] | Sequence[tuple[str, type[Strategy], StrategyConfig]],
     config: StrategyConfig | Mapping[str, Any] | None = None,
@@ -187,6 +215,8 @@ def run_strategy(
     scanners: Sequence[tuple[str, Scanner]] = (),
     instance_options: Mapping[str, Any] | None = None,
     join_timeout_s: float = 5.0,
+    execution: Mapping[str, Any] | None = None,
+    trading: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> StrategyRunResult:
     """Run strategies over bars through the real runtime and return the outcome.
 
@@ -207,6 +237,12 @@ def run_strategy(
     :param instance_options: ``StrategyInstance`` fields (``on_error``,
         ``backpressure``, ``callback_timeout_s`` …) applied to every instance.
     :param join_timeout_s: how long the end of the session waits for each thread.
+    :param execution: the session's ``execution`` block (as in a session config,
+        e.g. ``{"initial_cash": 100000, "fee_rate": 0.001}``; broker ``paper`` by
+        default); signals then become orders, fills and a portfolio.
+    :param trading: per strategy id, its ``execution`` entry (``{"sizing": {"kind":
+        "fixed_qty", "qty": 1}, "direction": "long_short"}``); by default every
+        strategy trades with ``fixed_qty`` 1, ``long_short``.
     :raises Exception: what ended the session, if something did (a
         :class:`stratagem.StartupError`, bad data); strategy failures are not raised
         but follow their policy and are listed in ``failures``.
@@ -229,12 +265,21 @@ def run_strategy(
             {(symbol, "1m"): arrays for symbol, arrays in bars.items()}
         )
     options = dict(instance_options or {})
+    exec_config, broker, per_strategy = _execution(execution, trading, entries)
     spec = SessionSpec(
         symbols=list(bars),
         strategies=[
-            StrategyInstance(id=sid, strategy_cls=cls, config=cfg, **options)
+            StrategyInstance(
+                id=sid,
+                strategy_cls=cls,
+                config=cfg,
+                execution=per_strategy.get(sid),
+                **options,
+            )
             for sid, cls, cfg in entries
         ],
+        execution=exec_config,
+        broker=broker,
         source=source,
         derived_minutes=tuple(derived_intervals),
         speed_multiplier=speed_multiplier,

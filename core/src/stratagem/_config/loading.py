@@ -37,7 +37,7 @@ from stratagem._data.intervals import (
     interval_minutes,
 )
 from stratagem._plugins.loader import PluginCatalogue, PluginLookupError, load_plugins
-from stratagem._records import DataSourceSpec, ScannerSpec, StrategySpec
+from stratagem._records import BrokerSpec, DataSourceSpec, ScannerSpec, StrategySpec
 from stratagem._strategy import StrategyConfig
 
 Loc = tuple[str | int, ...]
@@ -156,6 +156,7 @@ class LoadedSession:
     :param scanners: the scanners, in file order.
     :param data_source: the data source ``data.source`` names.
     :param plugins: the plugins loaded to resolve it (holding the plugin manager).
+    :param broker: the broker ``execution.broker`` names (None without execution).
     """
 
     config: SessionConfig
@@ -165,6 +166,7 @@ class LoadedSession:
     scanners: tuple[ResolvedScanner, ...]
     data_source: DataSourceSpec
     plugins: PluginCatalogue
+    broker: BrokerSpec | None = None
 
 
 def json_path(loc: Iterable[str | int]) -> str:
@@ -208,6 +210,9 @@ def referenced_plugin_names(document: object) -> frozenset[str]:
     for scanner in _items(_get(session, "scanners")):
         if isinstance(_get(scanner, "name"), str):
             names.add(_get(scanner, "name"))
+    broker = _get(_get(session, "execution"), "broker")
+    if isinstance(broker, str):
+        names.add(broker)
     source = _get(_get(session, "data"), "source", _default("data").source)
     if isinstance(source, str):
         names.add(source)
@@ -295,6 +300,7 @@ def load_session(
         scanners=scanners,
         data_source=data_source,
         plugins=plugins,
+        broker=resolver.broker,
     )
 
 
@@ -319,6 +325,7 @@ class _Resolver:
         self.session = session.session_data_config if session else partial
         self.plugins = plugins
         self.issues = issues
+        self.broker: BrokerSpec | None = None
 
     def issue(self, loc: Loc, message: str, suggestion: str | None = None) -> None:
         self.issues.append(ConfigIssue(self.file, json_path(loc), message, suggestion))
@@ -333,6 +340,7 @@ class _Resolver:
         data_source = self._data_source()
         self._check_reporters()
         self._check_plugins()
+        broker = self._broker()
         scanners = self._scanners()
         candidates = {
             symbol
@@ -350,6 +358,8 @@ class _Resolver:
             if self.session is not None:
                 self._check_intervals(resolved)
                 self._check_symbols(resolved, candidates)
+                self._check_execution(resolved)
+        self.broker = broker
         return tuple(strategies), tuple(scanners), data_source
 
     # --- entries --------------------------------------------------------------
@@ -507,6 +517,33 @@ class _Resolver:
                 )
             )
         return resolved
+
+    def _broker(self) -> BrokerSpec | None:
+        if self.session is None:
+            return None
+        if self.session.execution is not None:
+            name = self.session.execution.broker
+        else:
+            # an execution block that failed phase 1 still names its broker
+            raw = _get(_get(self.document, "session_data_config"), "execution")
+            name = _get(raw, "broker")
+            if not isinstance(name, str):
+                return None
+        try:
+            return self.plugins.broker(name)
+        except PluginLookupError as exc:
+            self.issue((*_SESSION, "execution", "broker"), exc.detail, exc.suggestion)
+            return None
+
+    def _check_execution(self, resolved: ResolvedStrategy) -> None:
+        assert self.session is not None
+        if resolved.entry.execution is not None and self.session.execution is None:
+            self.issue(
+                (*_SESSION, "strategies", resolved.index, "execution"),
+                f"strategy {resolved.id!r} has an 'execution' entry but the session "
+                "has no book to trade in: add session_data_config.execution (e.g. "
+                '{"broker": "paper", "initial_cash": 100000})',
+            )
 
     def _check_plugins(self) -> None:
         if self.session is None:

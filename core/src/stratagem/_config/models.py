@@ -19,7 +19,14 @@ from stratagem._data.intervals import (
     interval_minutes,
 )
 from stratagem._model import FrozenModel as _Model
-from stratagem._records import Backpressure, ErrorPolicy, ValidationPolicy
+from stratagem._records import (
+    Backpressure,
+    BookMode,
+    Direction,
+    ErrorPolicy,
+    SizingKind,
+    ValidationPolicy,
+)
 
 
 class DataUpkeepConfig(_Model):
@@ -79,6 +86,81 @@ class ScannerConfig(_Model):
     max_errors: int = Field(1, ge=1, description="Errors at which the policy applies.")
 
 
+class SizingConfig(_Model):
+    kind: SizingKind = Field(
+        description="'fixed_qty' (qty), 'fixed_notional' (notional / last close at "
+        "decision time) or 'percent_equity' (percent of the book's equity / last "
+        "close)."
+    )
+    qty: float | None = Field(None, gt=0, description="Quantity, for 'fixed_qty'.")
+    notional: float | None = Field(
+        None, gt=0, description="Cash value per target, for 'fixed_notional'."
+    )
+    percent: float | None = Field(
+        None,
+        gt=0,
+        le=1000,
+        description="Percent of the book's equity per target, for 'percent_equity'.",
+    )
+
+    @model_validator(mode="after")
+    def _amount_for_kind(self) -> SizingConfig:
+        needed = {
+            SizingKind.FIXED_QTY: "qty",
+            SizingKind.FIXED_NOTIONAL: "notional",
+            SizingKind.PERCENT_EQUITY: "percent",
+        }[self.kind]
+        if getattr(self, needed) is None:
+            raise ValueError(f"sizing kind '{self.kind}' needs {needed!r}")
+        extra = [
+            name
+            for name in ("qty", "notional", "percent")
+            if name != needed and getattr(self, name) is not None
+        ]
+        if extra:
+            raise ValueError(
+                f"sizing kind '{self.kind}' takes {needed!r}, not {extra[0]!r}"
+            )
+        return self
+
+
+class StrategyExecutionConfig(_Model):
+    sizing: SizingConfig = Field(description="How large a target is.")
+    direction: Direction = Field(
+        Direction.LONG_SHORT,
+        description="'long_short': buy -> +qty, sell -> -qty; 'long_only': buy -> "
+        "+qty, sell -> 0.",
+    )
+
+
+class ExecutionConfig(_Model):
+    broker: str = Field("paper", description="Registered broker name.")
+    initial_cash: float = Field(
+        100_000.0, ge=0, description="Cash each book starts with."
+    )
+    fee_rate: float = Field(
+        0.0, ge=0, lt=1, description="Fee as a fraction of traded value (0.001 = 0.1%)."
+    )
+    slippage_bps: float = Field(
+        0.0, ge=0, lt=10_000, description="Slippage in basis points of the fill open."
+    )
+    books: BookMode = Field(
+        BookMode.INDEPENDENT,
+        description="'independent': one book per strategy instance; 'net': one book, "
+        "the targets of all strategies on a symbol summed into one order.",
+    )
+    reject_insufficient_cash: bool = Field(
+        False, description="Refuse a buy whose cost and fee exceed the book's cash."
+    )
+    on_error: ErrorPolicy = Field(
+        ErrorPolicy.QUARANTINE,
+        description="When the broker raises: 'continue' (ask again at the next "
+        "step), 'quarantine' (stop executing, cancel and list pending orders; the "
+        "session goes on) or 'stop'.",
+    )
+    max_errors: int = Field(1, ge=1, description="Errors at which the policy applies.")
+
+
 class StrategyEntry(_Model):
     module: str = Field(
         description="Registered strategy name (e.g. 'ma_cross') or an import path "
@@ -118,6 +200,11 @@ class StrategyEntry(_Model):
         10.0,
         gt=0,
         description="Watchdog: a call running longer is dumped and quarantined.",
+    )
+    execution: StrategyExecutionConfig | None = Field(
+        None,
+        description="How this strategy's signals become orders; needs the session's "
+        "'execution' block. Without it the strategy only emits signals.",
     )
 
 
@@ -168,6 +255,11 @@ class SessionDataConfig(_Model):
         description="Other plugins to load for this run, by entry point name (for "
         "example one whose hook wrappers wrap discovery or reporting); a run imports "
         "only the plugins its config names.",
+    )
+    execution: ExecutionConfig | None = Field(
+        None,
+        description="Paper (or broker) execution of the signals of the strategies "
+        "that have an 'execution' entry; without it the session only emits signals.",
     )
     reporter_on_error: ErrorPolicy = Field(
         ErrorPolicy.QUARANTINE,

@@ -27,6 +27,7 @@ STRATEGY_HOOKS: tuple[str, ...] = (
     "stratagem_on_start",
     "stratagem_on_bars",
     "stratagem_on_symbol_added",
+    "stratagem_on_fill",
     "stratagem_on_stop",
 )
 #: hooks a plugin module (not a strategy) implements
@@ -34,6 +35,7 @@ DISCOVERY_HOOKS: tuple[str, ...] = (
     "stratagem_strategies",
     "stratagem_scanners",
     "stratagem_data_sources",
+    "stratagem_brokers",
 )
 REPORT_HOOK = "stratagem_report_metrics"
 
@@ -115,7 +117,7 @@ class StrategyHooks:
     :param name: the instance id, as its plugin name.
     """
 
-    __slots__ = ("on_start", "on_bars", "on_symbol_added", "on_stop", "pm")
+    __slots__ = ("on_start", "on_bars", "on_symbol_added", "on_fill", "on_stop", "pm")
 
     def __init__(self, strategy: object, name: str) -> None:
         pm = new_plugin_manager()

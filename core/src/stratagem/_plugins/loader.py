@@ -39,7 +39,7 @@ from stratagem._plugins.hooks import (
     PluginHooks,
     new_plugin_manager,
 )
-from stratagem._records import DataSourceSpec, ScannerSpec, StrategySpec
+from stratagem._records import BrokerSpec, DataSourceSpec, ScannerSpec, StrategySpec
 from stratagem._strategy import Strategy, StrategyConfig
 
 ENTRY_POINT_GROUP = "stratagem"
@@ -56,9 +56,10 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "console = stratagem._builtin.reporters:console",
     "json = stratagem._builtin.reporters:json_file",
     "stratagem._builtin.scanners",
+    "stratagem._builtin.brokers",
 )
 
-OfferKind = Literal["strategy", "scanner", "data_source"]
+OfferKind = Literal["strategy", "scanner", "data_source", "broker"]
 
 
 class PluginStatus(StrEnum):
@@ -97,6 +98,7 @@ class PluginRecord:
     strategies: tuple[str, ...] = ()
     scanners: tuple[str, ...] = ()
     data_sources: tuple[str, ...] = ()
+    brokers: tuple[str, ...] = ()
     reporter: bool = False
     builtin: bool = False
     traceback: str | None = field(default=None, repr=False, compare=False)
@@ -118,7 +120,7 @@ class PluginRecord:
             "status": str(self.status),
             "error": self.error,
         }
-        for key in ("strategies", "scanners", "data_sources"):
+        for key in ("strategies", "scanners", "data_sources", "brokers"):
             data[key] = list(getattr(self, key))
         data["reporter"] = self.reporter
         data["builtin"] = self.builtin
@@ -203,6 +205,7 @@ _KINDS: dict[OfferKind, _Kind] = {
             "stratagem_data_sources",
             DataSourceSpec,
         ),
+        _Kind("broker", "broker", "brokers", "stratagem_brokers", BrokerSpec),
     )
 }
 _OFFER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -297,6 +300,15 @@ class PluginCatalogue:
         :raises PluginLookupError: for an unknown or duplicated name.
         """
         spec: ScannerSpec = self._lookup("scanner", name)
+        return spec
+
+    def broker(self, name: str) -> BrokerSpec:
+        """The broker registered as ``name``.
+
+        :param name: a broker name from ``execution.broker``, e.g. ``"paper"``.
+        :raises PluginLookupError: for an unknown or duplicated name.
+        """
+        spec: BrokerSpec = self._lookup("broker", name)
         return spec
 
     def data_source(self, name: str) -> DataSourceSpec:
@@ -594,6 +606,7 @@ class _Loader:
                 strategies=tuple(offers["strategy"]),
                 scanners=tuple(offers["scanner"]),
                 data_sources=tuple(offers["data_source"]),
+                brokers=tuple(offers["broker"]),
                 reporter=name in self.hooks.implementers(REPORT_HOOK),
             )
 

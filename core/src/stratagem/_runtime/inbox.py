@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from queue import SimpleQueue
 
-from stratagem._records import Backpressure, SeriesKey
+from stratagem._records import Backpressure, Fill, SeriesKey
 
 
 @dataclass(slots=True)
@@ -19,18 +20,22 @@ class Step:
     :param items: ``((symbol, interval), n)`` pairs; ``n`` is the published length of
         the series at this step, so the newest bar is row ``n - 1``.
     :param sent_ns: ``perf_counter_ns`` when the manager handed it out.
+    :param fills: fills of the strategy's book it hears at this step, before the
+        step's notifications.
     """
 
     seq: int
     time_ns: int
     items: list[tuple[SeriesKey, int]]
     sent_ns: int = 0
+    fills: Sequence[Fill] = ()
 
 
 @dataclass(slots=True)
 class Control:
-    """A lifecycle message: ``start``, ``symbol_added``, ``drain`` or ``stop``;
-    never dropped. Acknowledged only when ``wait`` says the manager waits for it."""
+    """A lifecycle message: ``start``, ``symbol_added``, ``fill``, ``drain`` or
+    ``stop``; never dropped. Acknowledged only when ``wait`` says the manager waits
+    for it."""
 
     kind: str
     seq: int
@@ -38,6 +43,7 @@ class Control:
     symbol: str | None = None
     sent_ns: int = 0
     wait: bool = False
+    fills: Sequence[Fill] = ()
 
 
 @dataclass(slots=True)

@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from queue import Empty, SimpleQueue
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from stratagem._data.intervals import NS_PER_SECOND
 from stratagem._data.timefmt import format_ts
@@ -27,6 +27,7 @@ from stratagem._plugins.failures import (
 from stratagem._records import (
     Backpressure,
     ErrorPolicy,
+    Fill,
     Mode,
     SeriesKey,
     Signal,
@@ -48,6 +49,25 @@ class StartupError(RuntimeError):
     """Strategies could not start (e.g. a subscription the session cannot serve)."""
 
 
+class FillDesk(Protocol):
+    """What the manager needs of the session's execution (the ExecutionManager):
+    the fills each strategy hears, and the signals it made."""
+
+    def resolve(self) -> None: ...
+
+    def schedule(
+        self, strategy_id: str, step_times: Sequence[int]
+    ) -> list[list[Fill]]: ...
+
+    def after_steps(
+        self, progress: Sequence[tuple[str, int, Sequence[Any]]]
+    ) -> None: ...
+
+    def before_step(
+        self, time_ns: int, progress: Sequence[tuple[str, Sequence[Any]]]
+    ) -> dict[str, list[Fill]]: ...
+
+
 class StrategyManager:
     """Owns the strategy threads, the subscription map and the sync mode.
 
@@ -59,6 +79,7 @@ class StrategyManager:
     :param mode: data-driven, clock-driven or live.
     :param failures: the session's failure ledger (a new one by default).
     :param join_timeout_s: how long ``stop`` waits for each thread to finish.
+    :param execution: the session's execution, when its signals become orders.
     """
 
     def __init__(
@@ -69,6 +90,7 @@ class StrategyManager:
         *,
         failures: FailureLedger | None = None,
         join_timeout_s: float = 5.0,
+        execution: FillDesk | None = None,
     ) -> None:
         ids = [instance.id for instance in instances]
         if len(set(ids)) != len(ids):
@@ -98,6 +120,12 @@ class StrategyManager:
             )
             for index, instance in enumerate(instances)
         ]
+        self.execution = execution
+        self._trading = [
+            t for t in self.threads if execution is not None and t.instance.execution
+        ]
+        for thread in self._trading:
+            thread.trades = True
         self._started = False
         self._stopped = False
 
@@ -173,6 +201,8 @@ class StrategyManager:
             delivered = sum(len(routes.get(key, ())) for key, _ in items)
             self.dispatch_batch([ClockStep(None, time_ns, items)])
             return delivered
+        if self.execution is not None:
+            self._hand_fills(time_ns)
         per_thread: dict[StrategyThread, list[tuple[SeriesKey, int]]] = {}
         for item in items:
             targets = routes.get(item[0])
@@ -224,13 +254,41 @@ class StrategyManager:
         pending = {
             thread: list(steps) for thread in self.threads if not thread.quarantined
         }
+        desk = self.execution
+        if desk is not None:
+            desk.resolve()  # the bars just published may fill what is pending
         while pending and steps:
             seq = self._next_seq()
             sent = perf_ns()
             for thread, todo in pending.items():
-                batch = Batch(seq, [Step(seq, s.time_ns, s.items, sent) for s in todo])
+                fills = (
+                    desk.schedule(thread.instance.id, [s.time_ns for s in todo])
+                    if desk is not None and thread.trades
+                    else None
+                )
+                batch = Batch(
+                    seq,
+                    [
+                        Step(seq, s.time_ns, s.items, sent, fills[i] if fills else ())
+                        for i, s in enumerate(todo)
+                    ],
+                )
                 thread.inbox.put(batch)
             stopped = self._await(seq, pending)
+            if desk is not None:
+                desk.after_steps(
+                    [
+                        (
+                            thread.instance.id,
+                            todo[stopped.get(thread, len(todo) - 1)].time_ns,
+                            thread.signals,
+                        )
+                        for thread, todo in sorted(
+                            pending.items(), key=lambda pair: pair[0].index
+                        )
+                        if thread.trades
+                    ]
+                )
             rest: dict[StrategyThread, list[ClockStep]] = {}
             for thread, position in stopped.items():
                 todo = pending[thread]
@@ -239,6 +297,21 @@ class StrategyManager:
                     continue
                 rest[thread] = replay(start + 1, end)
             pending = rest
+
+    def _hand_fills(self, time_ns: int) -> None:
+        """Clock-driven and live: the fills due now go to their strategies ahead of
+        the step (control messages: never dropped or coalesced)."""
+        assert self.execution is not None
+        heard = self.execution.before_step(
+            time_ns, [(t.instance.id, t.signals) for t in self._trading]
+        )
+        for thread in self._trading:
+            fills = heard.get(thread.instance.id)
+            if fills and not thread.quarantined:
+                message = Control(
+                    "fill", self._next_seq(), time_ns, sent_ns=perf_ns(), fills=fills
+                )
+                thread.inbox.put_control(message)
 
     def notify_symbol_added(self, time_ns: int, symbol: str) -> None:
         """Tell every running strategy that ``symbol`` joined, before any of its bars.

@@ -6,10 +6,10 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from queue import SimpleQueue
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from stratagem._data.intervals import NS_PER_SECOND
 from stratagem._plugins.failures import PluginRef
@@ -17,6 +17,7 @@ from stratagem._plugins.hooks import StrategyHooks
 from stratagem._records import (
     Backpressure,
     ErrorPolicy,
+    Fill,
     Mode,
     Signal,
     StrategyState,
@@ -49,6 +50,8 @@ class StrategyInstance:
     :param backpressure: inbox policy in clock-driven and live runs.
     :param inbox_size: inbox bound in steps.
     :param callback_timeout_s: watchdog limit for one call.
+    :param execution: how its signals become orders (its config entry's
+        ``execution``), or None when it only emits signals.
     """
 
     id: str
@@ -61,6 +64,7 @@ class StrategyInstance:
     backpressure: Backpressure = Backpressure.DROP_OLDEST
     inbox_size: int = 1024
     callback_timeout_s: float = 10.0
+    execution: Any = None
 
     @property
     def ref(self) -> PluginRef:
@@ -113,6 +117,9 @@ class StrategyThread(threading.Thread):
         self._done = done
         self._on_failure = on_failure
         self.quarantined = False
+        #: its signals become orders: a data-driven batch stops after a step with a
+        #: signal, so that it hears the fills before it goes on
+        self.trades = False
         self.busy_since = 0
         self.strategy = instance.strategy_cls(instance.config)
         self._step_sent_ns = 0
@@ -164,13 +171,17 @@ class StrategyThread(threading.Thread):
         subscriptions = ctx.subscriptions
         last = len(batch.steps) - 1
         record_wait = True
+        signals = self.signals
         for position, step in enumerate(batch.steps):
             if self.quarantined:
                 return None
             items = [item for item in step.items if item[0] in subscriptions]
-            if items:
+            if items or step.fills:
+                emitted = len(signals)
                 self._handle_step(step, items, record_wait=record_wait)
                 record_wait = False
+                if self.trades and len(signals) != emitted and position < last:
+                    return position
             if ctx.subscriptions is not subscriptions:
                 if position < last:
                     return position
@@ -192,6 +203,8 @@ class StrategyThread(threading.Thread):
         if record_wait:
             metrics.wait_time.add(perf_ns() - step.sent_ns)
         metrics.steps += 1
+        if step.fills:
+            self._hear_fills(step.fills)
         for key, n in items:
             if self.quarantined:
                 break
@@ -224,6 +237,8 @@ class StrategyThread(threading.Thread):
                 self._hooks.on_start(ctx)
             elif message.kind == "symbol_added":
                 self._hooks.on_symbol_added(ctx, message.symbol)
+            elif message.kind == "fill":
+                self._hear_fills(message.fills)
             elif message.kind == "stop":
                 if self.metrics.state is StrategyState.RUNNING:
                     self._hooks.on_stop(ctx)
@@ -234,6 +249,18 @@ class StrategyThread(threading.Thread):
             self._on_failure(self, message.kind, exc, message.symbol, None, False)
         finally:
             self.busy_since = 0
+
+    def _hear_fills(self, fills: Sequence[Fill]) -> None:
+        ctx = self.ctx
+        for fill in fills:
+            ctx._apply_fill(fill)
+            self.busy_since = perf_ns()
+            try:
+                self._hooks.on_fill(ctx, fill)
+            except Exception as exc:  # noqa: BLE001 - isolate any strategy failure
+                self._on_failure(self, "on_fill", exc, fill.symbol, fill.ts, False)
+            finally:
+                self.busy_since = 0
 
     # --- signals and diagnostics ------------------------------------------------
 

@@ -25,18 +25,31 @@ from stratagem._data.session_data import SessionData
 from stratagem._data.sources import DataSourceError
 from stratagem._data.timefmt import format_ts, to_ns
 from stratagem._data.validation import BarValidationError
+from stratagem._execution.manager import ExecutionManager
 from stratagem._plugins.failures import FailureLedger, FailureRecord, PluginRef
 from stratagem._plugins.hooks import PluginHooks
 from stratagem._protocols import BarSource, Scanner
-from stratagem._records import ErrorPolicy, MetricsReport, Mode, RunStatus, Signal
+from stratagem._records import (
+    BrokerSpec,
+    ErrorPolicy,
+    MetricsReport,
+    Mode,
+    RunStatus,
+    Signal,
+)
 from stratagem._runtime.manager import StartupError, StrategyManager
 from stratagem._runtime.metrics import bottleneck
 from stratagem._runtime.thread import StrategyInstance
-from stratagem._session.coordinator import SessionCoordinator, SessionResult
+from stratagem._session.coordinator import (
+    BATCH_STEPS,
+    SessionCoordinator,
+    SessionResult,
+)
 from stratagem._session.processor import DataProcessor
 
 if TYPE_CHECKING:
     from stratagem._config.loading import LoadedSession
+    from stratagem._config.models import ExecutionConfig
 
 log = logging.getLogger("stratagem.session")
 
@@ -67,6 +80,8 @@ class SessionSpec:
         ``report=`` on the main thread.
     :param metrics_interval_s: wall seconds between periodic reports.
     :param join_timeout_s: how long the end of the session waits for each thread.
+    :param execution: the session's ``execution`` block, when signals become orders.
+    :param broker: the broker it names (its spec) and the plugin that offers it.
     :param origin: the validated config this spec came from, if any (for the
         manifest).
     :param data_root: the data folder, if the source reads one.
@@ -85,6 +100,8 @@ class SessionSpec:
     reporters: Sequence[tuple[PluginRef, Callable[..., Any]]] = ()
     metrics_interval_s: float = 2.0
     join_timeout_s: float = 5.0
+    execution: ExecutionConfig | None = None
+    broker: tuple[PluginRef, BrokerSpec] | None = None
     origin: LoadedSession | None = None
     data_root: Path | None = None
 
@@ -132,6 +149,7 @@ class SessionSpec:
                     backpressure=item.entry.backpressure,
                     inbox_size=item.entry.inbox_size,
                     callback_timeout_s=item.entry.callback_timeout_s,
+                    execution=item.entry.execution if cfg.execution else None,
                 )
                 for item in loaded.strategies
             ),
@@ -160,9 +178,27 @@ class SessionSpec:
             ),
             reporters=tuple(reporters),
             metrics_interval_s=cfg.metrics_interval_s,
+            execution=cfg.execution,
+            broker=_broker(loaded),
             origin=loaded,
             data_root=root,
         )
+
+
+def _broker(loaded: LoadedSession) -> tuple[PluginRef, BrokerSpec] | None:
+    execution = loaded.config.session_data_config.execution
+    if execution is None or loaded.broker is None:
+        return None
+    record = loaded.plugins.provider("broker", execution.broker)
+    ref = PluginRef(
+        "broker",
+        execution.broker,
+        record.dist,
+        record.version,
+        execution.on_error,
+        execution.max_errors,
+    )
+    return ref, loaded.broker
 
 
 def _data_root(loaded: LoadedSession, data_dir: Path | None) -> Path:
@@ -233,12 +269,14 @@ class Session:
             warmup_bars=spec.warmup_bars,
             validation=spec.validation,
         )
+        self.execution = _execution_of(spec, self.data, self.ledger)
         self.manager = StrategyManager(
             spec.strategies,
             self.data,
             self.mode,
             failures=self.ledger,
             join_timeout_s=spec.join_timeout_s,
+            execution=self.execution,
         )
         self.coordinator = SessionCoordinator(
             spec.symbols,
@@ -250,6 +288,12 @@ class Session:
             end_ns=spec.end_ns,
             scanners=spec.scanners,
             failures=self.ledger,
+            execution=self.execution,
+            # one net book: every strategy's signals make its orders, so strategies
+            # go step by step together
+            batch_steps=1
+            if self.execution is not None and self.execution.net
+            else BATCH_STEPS,
         )
         self._reporters = list(spec.reporters)
         self._listeners: list[SessionListener] = []
@@ -427,6 +471,19 @@ class Session:
                 if action is ErrorPolicy.STOP:
                     self.request_stop(f"reporter {ref.id} failed: {exc}")
                     self.coordinator.result.status = RunStatus.FAILED
+
+
+def _execution_of(
+    spec: SessionSpec, data: SessionData, ledger: FailureLedger
+) -> ExecutionManager | None:
+    if spec.execution is None:
+        return None
+    if spec.broker is None:
+        raise SessionSetupError("an execution block needs a broker (BrokerSpec)")
+    ref, broker_spec = spec.broker
+    broker = broker_spec.factory(spec.execution)
+    trading = {i.id: i.execution for i in spec.strategies if i.execution is not None}
+    return ExecutionManager(spec.execution, trading, broker, ref, data, ledger)
 
 
 def build_session(spec: SessionSpec) -> Session:

@@ -21,6 +21,7 @@ from stratagem._data.sources import DataErrors, DataSourceError
 from stratagem._data.timefmt import format_ts
 from stratagem._data.timeline import ClockStep
 from stratagem._data.validation import BarValidationError
+from stratagem._execution.manager import ExecutionManager
 from stratagem._plugins.failures import FailureLedger, PluginRef
 from stratagem._protocols import BarSource, Scanner
 from stratagem._records import ErrorPolicy, Mode, RunStatus
@@ -102,6 +103,8 @@ class SessionCoordinator:
     :param scanners: ``(name or plugin ref, scanner)`` pairs polled after every
         step; a scanner that raises follows the common failure policy.
     :param failures: the session's failure ledger (the manager's by default).
+    :param execution: the session's execution (its signals become orders).
+    :param batch_steps: data-driven steps handed to strategies per barrier.
     """
 
     def __init__(
@@ -116,6 +119,8 @@ class SessionCoordinator:
         end_ns: int | None = None,
         scanners: Sequence[tuple[str | PluginRef, Scanner]] = (),
         failures: FailureLedger | None = None,
+        execution: ExecutionManager | None = None,
+        batch_steps: int = BATCH_STEPS,
     ) -> None:
         self.symbols = list(symbols)
         self.processor = processor
@@ -129,6 +134,8 @@ class SessionCoordinator:
             for ref, scanner in scanners
         ]
         self.ledger = failures if failures is not None else manager.ledger
+        self.execution = execution
+        self.batch_steps = batch_steps
         self.result = SessionResult(
             mode=manager.mode, speed_multiplier=speed_multiplier
         )
@@ -268,11 +275,9 @@ class SessionCoordinator:
                 else:
                     for step in unit:
                         manager.dispatch(step.time_ns, step.items)
-                if manager.stop_requested:
-                    result.status, result.reason = (
-                        RunStatus.FAILED,
-                        manager.stop_requested,
-                    )
+                stop = self._stop_requested()
+                if stop:
+                    result.status, result.reason = RunStatus.FAILED, stop
                     break
                 if self._wanted:
                     self._insert_wanted()
@@ -284,21 +289,30 @@ class SessionCoordinator:
             if ended:
                 last = self.processor.flush(self.end_ns)
                 manager.dispatch(last.time_ns, last.items)
-                if manager.stop_requested:
-                    result.status, result.reason = (
-                        RunStatus.FAILED,
-                        manager.stop_requested,
-                    )
+                stop = self._stop_requested()
+                if stop:
+                    result.status, result.reason = RunStatus.FAILED, stop
             elif self._stop.is_set() and result.status is RunStatus.OK:
                 result.status = RunStatus.INTERRUPTED
         finally:
             manager.drain()
+            if self.execution is not None:
+                self.execution.finish(
+                    self.processor.time_ns or t0,
+                    [(t.instance.id, t.signals) for t in manager.threads],
+                )
             result.stuck_threads = manager.stop(self.processor.time_ns or t0)
             result.steps = self.processor.steps
             result.notifications = sum(t.metrics.notifications for t in manager.threads)
             result.end_ns = self.processor.time_ns
             result.wall_s = time.perf_counter() - wall0
         return result
+
+    def _stop_requested(self) -> str | None:
+        """Why a failure under a ``stop`` policy ends the session, if one does."""
+        if self.manager.stop_requested:
+            return self.manager.stop_requested
+        return self.execution.stop_requested if self.execution else None
 
     def _replay_units(self, t0: int) -> Iterable[list[ClockStep]]:
         """Replay steps, grouped for hand-off.
@@ -312,7 +326,7 @@ class SessionCoordinator:
         """
         processor = self.processor
         paced = self.manager.mode is not Mode.DATA_DRIVEN and self.speed > 0
-        size = 1 if paced else BATCH_STEPS
+        size = 1 if paced else self.batch_steps
         stride = not paced and not self.scanners
         while not self._stop.is_set():
             unit: list[ClockStep] = []

@@ -1,0 +1,1 @@
+"""Private: free to change (the public API: ``stratagem``, ``stratagem.testing``)."""
