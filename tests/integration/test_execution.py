@@ -74,9 +74,9 @@ def test_hook_stratagem_on_fill() -> None:
     assert events.index(("fill", t[4], "sell", 2.0, -1.0)) < events.index(
         ("bars", "A", t[4])
     )
-    execution = outcome.session.execution
-    assert execution.positions["s"]["A"] == -1.0
-    assert execution.cash["s"] == pytest.approx(1000 - 11.0 - 0.11 + 26.0 - 0.26)
+    account = outcome.session.execution.accounts["s"]
+    assert account.position("A") == -1.0
+    assert account.cash == pytest.approx(1000 - 11.0 - 0.11 + 26.0 - 0.26)
 
 
 def test_gappy_data_fills_at_the_next_bar_that_exists_and_the_last_signal_wins() -> (

@@ -417,6 +417,13 @@ def run(
             soft_wrap=True,
         )
         sys.exit(EXIT_USAGE)
+    portfolio = outcome.session.portfolio
+    if portfolio is not None:
+        from stratagem._execution.portfolio import summary_lines
+
+        width = console.width if console.is_terminal else 80
+        for line in summary_lines(portfolio, width):
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
     style = _STATUS_STYLE.get(outcome.status, "red")
     signals = len(outcome.signals)
     console.print(

@@ -156,6 +156,8 @@ class StrategyRunResult:
     :param result: the coordinator's account (status, steps, insertions).
     :param failures: every failure, folded per plugin.
     :param session: the session itself.
+    :param portfolio: fills, round trips, equity and statistics per book, when the
+        run executes its signals (``execution=``).
     """
 
     signals: list[Signal]
@@ -164,6 +166,7 @@ class StrategyRunResult:
     result: SessionResult
     failures: list[Any] = field(default_factory=list)
     session: Session | None = None
+    portfolio: Any = None
 
     @property
     def coordinator(self) -> SessionCoordinator | None:
@@ -300,6 +303,7 @@ def run_strategy(
         result=outcome.result,
         failures=outcome.failures,
         session=session,
+        portfolio=outcome.portfolio,
     )
 
 

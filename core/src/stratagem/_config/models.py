@@ -136,7 +136,7 @@ class StrategyExecutionConfig(_Model):
 class ExecutionConfig(_Model):
     broker: str = Field("paper", description="Registered broker name.")
     initial_cash: float = Field(
-        100_000.0, ge=0, description="Cash each book starts with."
+        100_000.0, gt=0, description="Cash each book starts with."
     )
     fee_rate: float = Field(
         0.0, ge=0, lt=1, description="Fee as a fraction of traded value (0.001 = 0.1%)."

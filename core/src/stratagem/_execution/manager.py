@@ -25,9 +25,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from stratagem._data.intervals import NS_PER_MINUTE
 from stratagem._data.timefmt import format_ts
 from stratagem._data.timeline import visible_count
+from stratagem._execution.portfolio import (
+    QTY_EPSILON,
+    Book,
+    PortfolioResult,
+    build_portfolio,
+)
 from stratagem._plugins.failures import FailureLedger, PluginRef
 from stratagem._records import (
     BookMode,
@@ -48,7 +56,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("stratagem.execution")
 
 NET_BOOK = "net"
-_EPS = 1e-12
+_EPS = QTY_EPSILON
 
 
 @dataclass(slots=True)
@@ -94,8 +102,9 @@ class ExecutionManager:
         self.broker_ref = broker_ref
         self.data = data
         self.ledger = ledger
-        self.cash = {book: float(config.initial_cash) for book in self.books}
-        self.positions: dict[str, dict[str, float]] = {b: {} for b in self.books}
+        #: the accounts (cash, positions, round trips) of every book, kept by the
+        #: same rules the portfolio is built with
+        self.accounts = {book: Book(book, config.initial_cash) for book in self.books}
         #: net books: each strategy's current target per symbol
         self.targets: dict[tuple[str, str], float] = {}
         self.pending: dict[tuple[str, str], _Pending] = {}
@@ -103,6 +112,7 @@ class ExecutionManager:
         self.fills: list[Fill] = []
         self.cancelled: list[dict[str, Any]] = []
         self._consumed: dict[str, int] = {sid: 0 for sid in self.trading}
+        self._broker_down = ""
 
     # --- who trades where ---------------------------------------------------------
 
@@ -153,7 +163,7 @@ class ExecutionManager:
             ) or (strategy_id,)
         else:
             total, who = target, (strategy_id,)
-        qty = total - self.positions[book].get(symbol, 0.0)
+        qty = total - self.accounts[book].position(symbol)
         key = (book, symbol)
         if abs(qty) < _EPS:
             self.pending.pop(key, None)  # already there: a pending order is moot
@@ -198,8 +208,10 @@ class ExecutionManager:
 
     def equity(self, book: str, t_ns: int) -> float:
         """Cash plus positions marked at the last 1m closes visible at ``t_ns``."""
-        total = self.cash[book]
-        for symbol, qty in self.positions[book].items():
+        account = self.accounts[book]
+        total = account.cash
+        for symbol in account.symbols:
+            qty = account.position(symbol)
             if qty:
                 close = self.last_close(symbol, t_ns)
                 total += qty * (close if close is not None else 0.0)
@@ -211,6 +223,10 @@ class ExecutionManager:
         """Ask the broker for the fill of every pending order not filled yet, over the
         1m bars published so far."""
         if self.broker is None:
+            # quarantined: nothing can fill any more; every order says why
+            for key in sorted(self.pending):
+                if self.pending[key].fill is None:
+                    self._cancel(key, self._broker_down)
             return
         for key in sorted(self.pending):
             pending = self.pending[key]
@@ -234,11 +250,11 @@ class ExecutionManager:
 
     def _cash_before(self, book: str, ts: int) -> float:
         """The book's cash once every fill accepted before ``ts`` is booked."""
-        cash = self.cash[book]
+        cash = self.accounts[book].cash
         for pending in self.pending.values():
             fill = pending.fill
             if fill is not None and fill.book == book and fill.ts < ts:
-                cash += _cash_change(fill)
+                cash -= _signed(fill) * fill.price + fill.fee
         return cash
 
     def due(self, book: str | None, through_ns: int) -> list[Fill]:
@@ -260,9 +276,7 @@ class ExecutionManager:
         booked = self.due(book, through_ns)
         for fill in booked:
             del self.pending[(fill.book, fill.symbol)]
-            self.cash[fill.book] += _cash_change(fill)
-            position = self.positions[fill.book]
-            position[fill.symbol] = position.get(fill.symbol, 0.0) + _signed(fill)
+            self.accounts[fill.book].apply(fill)
             self.fills.append(fill)
         return booked
 
@@ -337,6 +351,29 @@ class ExecutionManager:
         for key in sorted(self.pending):
             self._cancel(key, "not filled when the session ended")
 
+    def portfolio(self, start_ns: int | None) -> PortfolioResult:
+        """The books' fills, round trips, equity curves and statistics, marked at
+        every session step from ``start_ns`` (every 1m close of any symbol)."""
+        closes = {}
+        step_times = []
+        for series in self.data:
+            if series.width_ns != NS_PER_MINUTE:
+                continue
+            ts = series.column("ts")[: series.n]
+            closes[series.symbol] = (ts, series.column("close")[: series.n])
+            step_times.append(ts + NS_PER_MINUTE)
+        steps = np.unique(np.concatenate(step_times)) if step_times else np.empty(0)
+        if start_ns is not None:
+            steps = steps[steps >= start_ns]
+        return build_portfolio(
+            self.fills,
+            self.config.initial_cash,
+            self.books,
+            closes,
+            steps.astype(np.int64),
+            self.cancelled,
+        )
+
     # --- failures -------------------------------------------------------------------
 
     def _cancel(self, key: tuple[str, str], reason: str) -> None:
@@ -359,9 +396,8 @@ class ExecutionManager:
         if action is ErrorPolicy.CONTINUE:
             return
         self.broker = None
-        for key in sorted(self.pending):
-            if self.pending[key].fill is None:
-                self._cancel(key, f"broker {self.broker_ref.id} failed: {exc}")
+        self._broker_down = f"broker {self.broker_ref.id} failed: {exc}"
+        self.resolve()
 
     @property
     def stop_requested(self) -> str | None:
@@ -374,10 +410,6 @@ class ExecutionManager:
 
 def _signed(fill: Fill) -> float:
     return fill.qty if fill.side is Side.BUY else -fill.qty
-
-
-def _cash_change(fill: Fill) -> float:
-    return -_signed(fill) * fill.price - fill.fee
 
 
 def _fill_order(fill: Fill) -> tuple[int, str, str]:

@@ -26,6 +26,7 @@ from stratagem._data.sources import DataSourceError
 from stratagem._data.timefmt import format_ts, to_ns
 from stratagem._data.validation import BarValidationError
 from stratagem._execution.manager import ExecutionManager
+from stratagem._execution.portfolio import PortfolioResult
 from stratagem._plugins.failures import FailureLedger, FailureRecord, PluginRef
 from stratagem._plugins.hooks import PluginHooks
 from stratagem._protocols import BarSource, Scanner
@@ -230,6 +231,8 @@ class SessionOutcome:
     :param error: the exception that ended the session, if one did.
     :param rejected: the session was refused before its first step (bad data, a
         strategy asking for what the session lacks): there is nothing to write.
+    :param portfolio: fills, round trips, equity and statistics per book, when the
+        session executes its signals.
     """
 
     status: RunStatus
@@ -239,6 +242,7 @@ class SessionOutcome:
     failures: list[FailureRecord] = field(default_factory=list)
     error: BaseException | None = None
     rejected: bool = False
+    portfolio: PortfolioResult | None = None
 
     def by_strategy(self, strategy_id: str) -> list[Signal]:
         """The signals of one strategy instance."""
@@ -413,6 +417,11 @@ class Session:
             failures=self.ledger.records(),
             error=error,
             rejected=rejected,
+            portfolio=(
+                self.execution.portfolio(result.start_ns)
+                if self.execution is not None and not rejected
+                else None
+            ),
         )
         for listener in self._listeners:
             listener.session_ended(self, outcome)

@@ -23,6 +23,7 @@ from stratagem._data.bars import BarArrays
 from stratagem._data.session_data import SessionData
 from stratagem._data.sources import write_bars_csv
 from stratagem._data.timefmt import format_ts
+from stratagem._execution.portfolio import write_execution_outputs
 from stratagem._records import Signal
 
 if TYPE_CHECKING:
@@ -36,6 +37,13 @@ RUN_FILES = (
     "metrics.jsonl",
     "manifest.json",
     "bars",
+    "fills.csv",
+    "fills.parquet",
+    "trades.csv",
+    "trades.parquet",
+    "equity.csv",
+    "equity.parquet",
+    "portfolio.json",
 )
 
 SIGNAL_COLUMNS = (
@@ -68,6 +76,8 @@ class RunFolderWriter:
         write_json(self.out_dir / "metrics.json", outcome.metrics)
         if self.save_bars:
             save_bars(self.out_dir / "bars", session.data)
+        if outcome.portfolio is not None:
+            write_execution_outputs(self.out_dir, outcome.portfolio)
         write_json(self.out_dir / "manifest.json", manifest(session, outcome))
 
 
