@@ -117,3 +117,42 @@ def test_an_import_path_that_does_not_import_says_what_to_do(tmp_path: Path) -> 
     assert "strategies[0].module" in problem
     assert "No module named 'my_pkg'" in problem
     assert "pip install -e PATH" in problem and "PYTHONPATH" in problem
+
+
+def test_execution_mistakes_are_config_errors_with_their_paths(tmp_path: Path) -> None:
+    config = write(
+        tmp_path,
+        execution={"broker": "papr", "fee_rate": -0.1},
+        strategies=[
+            {
+                "module": MA,
+                "config": {"symbols": ["ETH_BTC"], "interval": "1m"},
+                "execution": {"sizing": {"kind": "fixed_qty"}, "direction": "short"},
+            }
+        ],
+    )
+    code, lines = validate(config)
+    assert code == 2
+    text = "\n".join(lines)
+    assert "session_data_config.execution.fee_rate: Input should be greater" in text
+    assert "session_data_config.execution.broker: unknown broker 'papr'" in text
+    assert "did you mean 'paper'?" in text
+    assert "strategies[0].execution.sizing: sizing kind 'fixed_qty' needs 'qty'" in text
+    assert "strategies[0].execution.direction: Input should be" in text
+
+
+def test_a_strategy_execution_entry_needs_the_sessions_book(tmp_path: Path) -> None:
+    config = write(
+        tmp_path,
+        strategies=[
+            {
+                "module": MA,
+                "config": {"symbols": ["ETH_BTC"], "interval": "1m"},
+                "execution": {"sizing": {"kind": "fixed_qty", "qty": 1}},
+            }
+        ],
+    )
+    code, lines = validate(config)
+    assert code == 2
+    assert "session_data_config.strategies[0].execution: strategy" in lines[0]
+    assert "add session_data_config.execution" in lines[0]
