@@ -294,10 +294,13 @@ def write_session(
     end_ns: int | None = None,
     reporters: Sequence[str] | None = (),
     strategies: Sequence[dict[str, Any]] | None = None,
+    execution: dict[str, Any] | None = None,
 ) -> Path:
     """A session config over the five files with derived 5m and 15m bars.
 
     :param reporters: ``None`` keeps the defaults (console and json), as a user gets.
+    :param execution: an ``execution`` block; every strategy then trades
+        ``fixed_qty`` 1, ``long_short``.
     """
     session: dict[str, Any] = {
         "symbols": list(FIVE),
@@ -309,6 +312,12 @@ def write_session(
         if strategies is not None
         else [ma_cross_entry()],
     }
+    if execution is not None:
+        session["execution"] = dict(execution)
+        session["strategies"] = [
+            {**entry, "execution": {"sizing": {"kind": "fixed_qty", "qty": 1}}}
+            for entry in session["strategies"]
+        ]
     if start_ns is not None:
         session["start"] = iso(start_ns)
     if end_ns is not None:

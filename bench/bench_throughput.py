@@ -39,6 +39,8 @@ from _common import (
 
 TARGET_VS_BACKTRADER = 25.0
 TARGET_VS_NUMPY = 4.0
+TARGET_EXECUTION_COST = 1.10
+EXECUTION = {"broker": "paper", "initial_cash": 100.0, "fee_rate": 0.001}
 
 METHOD = (
     "ma_cross (5m, fast 10 / slow 20, min_quality 0) on the five Bittrex 1m files, "
@@ -51,6 +53,8 @@ METHOD = (
     "CrossOver(SMA10, SMA20) per feed, stdstats off) and a numpy floor (pyarrow CSV "
     "read, 5m and 15m OHLCV by reduceat, cumsum SMAs, vectorised crossings with "
     "ma_cross's last-non-zero rule). Rate = 1m bars in the files / wall seconds. "
+    "'with execution' is the in-process run with paper execution on (fixed_qty 1, "
+    "long_short, fee 0.1%: fills, trades, equity and portfolio written). "
     "Ratios are per repeat (contenders run back to back), then median and min-max."
 )
 
@@ -226,6 +230,9 @@ def run(ctx: Context) -> Result:
     result = Result("throughput", "Throughput, data-driven (ma_cross, 5 files)", METHOD)
     scratch = ctx.tmpdir("throughput-")
     engine_cfg = write_session(scratch / "engine.json", ctx.bars_root, reporters=())
+    exec_cfg = write_session(
+        scratch / "exec.json", ctx.bars_root, reporters=(), execution=EXECUTION
+    )
     cli_cfg = write_session(scratch / "cli.json", ctx.bars_root, reporters=None)
     bars = count_rows(ctx.bars_root)
     result.info["bars_1m"] = bars
@@ -243,12 +250,14 @@ def run(ctx: Context) -> Result:
 
     rates = {
         "stratagem": result.figure("stratagem in-process", "1m bars/s"),
+        "execution": result.figure("stratagem in-process with execution", "1m bars/s"),
         "cli": result.figure("stratagem CLI (subprocess)", "1m bars/s"),
         "backtrader": result.figure("backtrader", "1m bars/s"),
         "numpy": result.figure("numpy floor", "1m bars/s"),
     }
     seconds = {
         "stratagem": result.figure("stratagem in-process wall", "s"),
+        "execution": result.figure("stratagem with execution wall", "s"),
         "cli": result.figure("stratagem CLI wall", "s"),
         "backtrader": result.figure("backtrader wall", "s"),
         "numpy": result.figure("numpy floor wall", "s"),
@@ -256,6 +265,7 @@ def run(ctx: Context) -> Result:
     vs_bt = result.ratio("stratagem / backtrader (in-process)")
     cli_vs_bt = result.ratio("stratagem CLI / backtrader")
     np_vs_us = result.ratio("numpy / stratagem (in-process)")
+    exec_cost = result.ratio("with execution / signals only (in-process wall)")
     counts: dict[str, set[int]] = {name: set() for name in rates}
     for index in range(ctx.repeat):
         out = ctx.tmpdir(f"throughput-{index}-")
@@ -265,6 +275,9 @@ def run(ctx: Context) -> Result:
         )
         _check_fed("stratagem", fed, bars)
         counts["stratagem"].add(signals)
+        walls["execution"], (fed, signals) = _timed(stratagem_run, exec_cfg, out / "x")
+        _check_fed("stratagem with execution", fed, bars)
+        counts["execution"].add(signals)
         walls["cli"], signals = _timed(cli_run, cli_cfg, out / "cli")
         counts["cli"].add(signals)
         walls["backtrader"], (fed, signals) = _timed(backtrader_run, ctx.bars_root)
@@ -279,6 +292,7 @@ def run(ctx: Context) -> Result:
         vs_bt.add(walls["backtrader"] / walls["stratagem"])
         cli_vs_bt.add(walls["backtrader"] / walls["cli"])
         np_vs_us.add(walls["stratagem"] / walls["numpy"])
+        exec_cost.add(walls["execution"] / walls["stratagem"])
         ctx.log(
             f"throughput repeat {index + 1}: "
             + ", ".join(f"{k} {v:.3f}s" for k, v in walls.items())
@@ -304,6 +318,14 @@ def run(ctx: Context) -> Result:
             TARGET_VS_NUMPY,
             "x",
             "numpy rate / stratagem rate",
+        ),
+        Target(
+            "execution adds at most 10% to the data-driven run",
+            exec_cost.median,
+            "<=",
+            TARGET_EXECUTION_COST,
+            "x",
+            "wall with paper execution / wall signals only",
         ),
     ]
     return result
