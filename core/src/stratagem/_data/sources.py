@@ -528,7 +528,7 @@ class ParquetBarSource(FileBarSource):
         return bars, np.arange(1, len(bars) + 1, dtype=np.int64)
 
 
-def _iso_strings(ts: np.ndarray) -> pa.Array:
+def iso_strings(ts: np.ndarray) -> pa.Array:
     """``2018-01-20T04:55:00Z`` texts of int64 ns times, with only the fractional
     digits the data needs, formatted by Arrow in bulk."""
     unit, per = next(
@@ -559,7 +559,7 @@ def write_bars_csv(path: Path | str, arrays: BarArrays) -> Path:
     """
     path = Path(path)
     names = ["timestamp", *VALUE_COLUMNS]
-    columns = [_iso_strings(arrays.ts)]
+    columns = [iso_strings(arrays.ts)]
     columns += [_float_strings(getattr(arrays, name)) for name in VALUE_COLUMNS]
     if arrays.quality is not None:
         names.append("quality")

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stratagem._data.intervals import NS_PER_MINUTE
+from stratagem._data.sources import iso_strings
 from stratagem._data.timefmt import format_ts
 from stratagem._records import Fill, Side
 
@@ -564,7 +565,7 @@ def _write_table(stem: Path, columns: Mapping[str, Sequence[Any]]) -> None:
             arrays[name] = pa.array(values, type=pa.float64())
     pq.write_table(pa.table(arrays), stem.with_suffix(".parquet"))
     cells = [
-        [format_ts(int(v)) for v in values]
+        iso_strings(np.asarray(values, dtype=np.int64)).to_pylist()
         if name in _TIMESTAMP_COLUMNS
         else [str(v) for v in values]
         if name in _TEXT_COLUMNS

@@ -260,6 +260,7 @@ class StrategyManager:
         while pending and steps:
             seq = self._next_seq()
             sent = perf_ns()
+            subscribed = {thread: thread.ctx.subscriptions for thread in pending}
             for thread, todo in pending.items():
                 fills = (
                     desk.schedule(thread.instance.id, [s.time_ns for s in todo])
@@ -292,9 +293,16 @@ class StrategyManager:
             rest: dict[StrategyThread, list[ClockStep]] = {}
             for thread, position in stopped.items():
                 todo = pending[thread]
+                if thread.ctx.subscriptions is subscribed[thread]:
+                    # stopped after a signal, to hear its fills: the steps it has
+                    # not handled are the rest of the same list
+                    rest[thread] = todo[position + 1 :]
+                    continue
                 start, end = todo[position].index, todo[-1].index
                 if replay is None or start is None or end is None:
                     continue
+                # its subscriptions changed: every step, also those skipped for
+                # having nothing it listened to before
                 rest[thread] = replay(start + 1, end)
             pending = rest
 
