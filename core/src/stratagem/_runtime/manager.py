@@ -257,24 +257,32 @@ class StrategyManager:
         desk = self.execution
         if desk is not None:
             desk.resolve()  # the bars just published may fill what is pending
+        # the Step objects handed out, per thread, parallel to ``pending``: a thread
+        # that stops after a signal gets the rest of the same list again
+        built: dict[StrategyThread, list[Step]] = {}
         while pending and steps:
             seq = self._next_seq()
             sent = perf_ns()
             subscribed = {thread: thread.ctx.subscriptions for thread in pending}
             for thread, todo in pending.items():
-                fills = (
-                    desk.schedule(thread.instance.id, [s.time_ns for s in todo])
-                    if desk is not None and thread.trades
-                    else None
-                )
-                batch = Batch(
-                    seq,
-                    [
-                        Step(seq, s.time_ns, s.items, sent, fills[i] if fills else ())
-                        for i, s in enumerate(todo)
-                    ],
-                )
-                thread.inbox.put(batch)
+                handed = built.get(thread)
+                if handed is None:
+                    handed = [Step(seq, s.time_ns, s.items, sent) for s in todo]
+                elif handed:
+                    first = handed[0]
+                    handed[0] = Step(seq, first.time_ns, first.items, sent, first.fills)
+                if desk is not None and thread.trades:
+                    times = [s.time_ns for s in todo]
+                    for index, fills in enumerate(
+                        desk.schedule(thread.instance.id, times)
+                    ):
+                        step = handed[index]
+                        if fills or step.fills:
+                            handed[index] = Step(
+                                seq, step.time_ns, step.items, step.sent_ns, fills
+                            )
+                built[thread] = handed
+                thread.inbox.put(Batch(seq, handed))
             stopped = self._await(seq, pending)
             if desk is not None:
                 desk.after_steps(
@@ -291,12 +299,14 @@ class StrategyManager:
                     ]
                 )
             rest: dict[StrategyThread, list[ClockStep]] = {}
+            kept: dict[StrategyThread, list[Step]] = {}
             for thread, position in stopped.items():
                 todo = pending[thread]
                 if thread.ctx.subscriptions is subscribed[thread]:
                     # stopped after a signal, to hear its fills: the steps it has
                     # not handled are the rest of the same list
                     rest[thread] = todo[position + 1 :]
+                    kept[thread] = built[thread][position + 1 :]
                     continue
                 start, end = todo[position].index, todo[-1].index
                 if replay is None or start is None or end is None:
@@ -304,7 +314,7 @@ class StrategyManager:
                 # its subscriptions changed: every step, also those skipped for
                 # having nothing it listened to before
                 rest[thread] = replay(start + 1, end)
-            pending = rest
+            pending, built = rest, kept
 
     def _hand_fills(self, time_ns: int) -> None:
         """Clock-driven and live: the fills due now go to their strategies ahead of
