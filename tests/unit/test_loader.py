@@ -708,6 +708,7 @@ def test_record_as_dict_is_json_ready(broken_set: list[EntryPoint]) -> None:
         "strategies": ["good", "good_other"],
         "scanners": [],
         "data_sources": [],
+        "brokers": [],
         "reporter": False,
         "builtin": False,
     }
