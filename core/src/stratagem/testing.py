@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from stratagem._strategy import Strategy, StrategyConfig
 
 __all__ = [
+    "AddSymbolAt",
     "MemorySource",
     "StrategyRunResult",
     "load_bars",
@@ -144,6 +145,24 @@ class MemorySource:
         lo = 0 if start_ns is None else int(np.searchsorted(bars.ts, start_ns))
         hi = len(bars) if end_ns is None else int(np.searchsorted(bars.ts, end_ns))
         return bars.slice(lo, hi)
+
+
+class AddSymbolAt:
+    """A scanner for tests: adds ``symbol`` at the first clock step at or after
+    ``at_ns``, as a scanner plugin would; pass it as
+    ``run_strategy(..., scanners=[("join", AddSymbolAt("ZEC_BTC", t))], source=...)``
+    to test a strategy's warm-up on a mid-session join.
+
+    :param symbol: the symbol to add (the run's ``source`` must have its bars).
+    :param at_ns: session time from which it is added, int64 ns.
+    """
+
+    def __init__(self, symbol: str, at_ns: int) -> None:
+        self.symbol = symbol
+        self.at_ns = at_ns
+
+    def scan(self, session: Any) -> list[str]:
+        return [self.symbol] if session.time_ns >= self.at_ns else []
 
 
 @dataclass

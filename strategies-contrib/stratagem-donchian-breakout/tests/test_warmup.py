@@ -6,11 +6,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from stratagem.testing import MemorySource, StrategyRunResult, load_bars, run_strategy
+from stratagem.testing import (
+    AddSymbolAt,
+    MemorySource,
+    StrategyRunResult,
+    load_bars,
+    run_strategy,
+)
 from stratagem_donchian_breakout import DonchianBreakout
 
 Row = tuple[int, str, str, str]  # bar_ts, symbol, interval, side
@@ -28,17 +33,6 @@ def ns(iso: str) -> int:
 def rows(outcome: StrategyRunResult) -> list[Row]:
     assert outcome.failures == []
     return [(s.bar_ts, s.symbol, s.interval, str(s.side)) for s in outcome.signals]
-
-
-class AddAt:
-    """A scanner adding ``symbol`` at the first clock step at or after ``at_ns``."""
-
-    def __init__(self, symbol: str, at_ns: int) -> None:
-        self.symbol = symbol
-        self.at_ns = at_ns
-
-    def scan(self, session: Any) -> list[str]:
-        return [self.symbol] if session.time_ns >= self.at_ns else []
 
 
 # Each start is the bar after a breakout of the whole run that it continues (the
@@ -91,7 +85,7 @@ def test_a_symbol_joining_mid_session_keeps_the_whole_runs_signals(
         config,
         {"ETH_BTC": eth},
         source=MemorySource({("ETH_BTC", "1m"): eth, ("ZEC_BTC", "1m"): zec}),
-        scanners=[("join", AddAt("ZEC_BTC", t))],
+        scanners=[("join", AddSymbolAt("ZEC_BTC", t))],
         **window,
     )
 
