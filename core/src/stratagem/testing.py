@@ -239,6 +239,7 @@ def run_strategy(
     join_timeout_s: float = 5.0,
     execution: Mapping[str, Any] | None = None,
     trading: Mapping[str, Mapping[str, Any]] | None = None,
+    base_interval: str = "1m",
 ) -> StrategyRunResult:
     """Run strategies over bars through the real runtime and return the outcome.
 
@@ -248,8 +249,9 @@ def run_strategy(
     :param strategy: a Strategy subclass (with ``config``), or a sequence of
         ``(id, strategy_cls, config)`` for several instances.
     :param config: the strategy's config (instance or dict) when one class is given.
-    :param bars: 1m bars per symbol; the session's symbols, in this order.
-    :param derived_intervals: derived widths in minutes.
+    :param bars: base bars (``base_interval``) per symbol; the session's symbols, in
+        this order.
+    :param derived_intervals: derived widths in minutes, whole multiples of the base.
     :param source: a source for symbols that scanners add (default: ``bars`` only).
     :param speed_multiplier: 0 for data-driven, N for clock-driven at N x.
     :param start_ns: session start (bars before it are warm-up history).
@@ -265,10 +267,12 @@ def run_strategy(
     :param trading: per strategy id, its ``execution`` entry (``{"sizing": {"kind":
         "fixed_qty", "qty": 1}, "direction": "long_short"}``); by default every
         strategy trades with ``fixed_qty`` 1, ``long_short``.
+    :param base_interval: the width of ``bars``: ``"1m"``, ``"1h"``, ``"1d"`` ….
     :raises Exception: what ended the session, if something did (a
         :class:`stratagem.StartupError`, bad data); strategy failures are not raised
         but follow their policy and are listed in ``failures``.
     """
+    from stratagem._data.intervals import interval_minutes
     from stratagem._plugins.failures import PluginRef
     from stratagem._runtime.thread import StrategyInstance
     from stratagem._session.build import SessionSpec, build_session
@@ -284,7 +288,7 @@ def run_strategy(
     bars = dict(bars or {})
     if source is None:
         source = MemorySource(
-            {(symbol, "1m"): arrays for symbol, arrays in bars.items()}
+            {(symbol, base_interval): arrays for symbol, arrays in bars.items()}
         )
     options = dict(instance_options or {})
     exec_config, broker, per_strategy = _execution(execution, trading, entries)
@@ -304,6 +308,7 @@ def run_strategy(
         broker=broker,
         source=source,
         derived_minutes=tuple(derived_intervals),
+        base_minutes=interval_minutes(base_interval),
         speed_multiplier=speed_multiplier,
         start_ns=start_ns,
         end_ns=end_ns,

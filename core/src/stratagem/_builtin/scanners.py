@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from stratagem import ScannerSpec, hookimpl
-from stratagem._data.intervals import NS_PER_MINUTE
+from stratagem._data.intervals import NS_PER_MINUTE, interval_ns
 from stratagem._data.timefmt import to_ns
 from stratagem._data.timeline import visible_count
 from stratagem._model import FrozenModel as _Model
@@ -57,10 +57,10 @@ class VolumeSurgeConfig(_Model):
         min_length=1, description="Candidate symbols, outside the session at start."
     )
     lookback_bars: int = Field(
-        15, ge=1, description="Recent 1m bars whose mean volume is compared."
+        15, ge=1, description="Recent base bars whose mean volume is compared."
     )
     baseline_bars: int = Field(
-        240, ge=1, description="1m bars before those, the baseline mean volume."
+        240, ge=1, description="Base bars before those, the baseline mean volume."
     )
     min_ratio: float = Field(
         3.0, gt=0, description="Recent/baseline volume ratio needed to be added."
@@ -89,13 +89,13 @@ class VolumeSurgeScanner:
 
     def surge_ratio(self, session: ScanContext, symbol: str) -> float | None:
         if symbol not in self._history:
-            if not session.source.available(symbol, "1m"):
+            if not session.source.available(symbol, session.base_interval):
                 self._history[symbol] = (np.empty(0, np.int64), np.empty(0))
             else:
-                bars = session.source.load(symbol, "1m")
+                bars = session.source.load(symbol, session.base_interval)
                 self._history[symbol] = (bars.ts, bars.volume)
         ts, volume = self._history[symbol]
-        closed = visible_count(ts, NS_PER_MINUTE, session.time_ns)
+        closed = visible_count(ts, interval_ns(session.base_interval), session.time_ns)
         recent_n, base_n = self.config.lookback_bars, self.config.baseline_bars
         if closed < recent_n + base_n:
             return None
@@ -134,6 +134,6 @@ def stratagem_scanners() -> list[ScannerSpec]:
             name="volume_surge",
             factory=VolumeSurgeScanner,
             config=VolumeSurgeConfig,
-            description="Adds the universe symbols whose 1m volume surges most.",
+            description="Adds the universe symbols whose volume surges most.",
         ),
     ]

@@ -17,6 +17,7 @@ from stratagem._data.intervals import (
     IntervalError,
     canonical_interval,
     interval_minutes,
+    interval_name,
 )
 from stratagem._model import FrozenModel as _Model
 from stratagem._records import (
@@ -30,24 +31,39 @@ from stratagem._records import (
 
 
 class DataUpkeepConfig(_Model):
-    enabled: bool = Field(True, description="Build derived bars from the 1m stream.")
-    derived_intervals: list[int] = Field(
+    enabled: bool = Field(True, description="Build derived bars from the base stream.")
+    derived_intervals: list[int | str] = Field(
         default_factory=list,
-        description="Derived bar widths in minutes, e.g. [5, 15]; any positive width.",
+        description="Derived bar widths: minutes ([5, 15]) or interval names "
+        "(['4h', '1d']), each a whole multiple of the base stream's width.",
     )
 
     @field_validator("derived_intervals")
     @classmethod
-    def _positive(cls, value: list[int]) -> list[int]:
-        for minutes in value:
-            if minutes <= 1:
-                raise ValueError(
-                    f"derived interval {minutes} must be more than 1 minute "
-                    "(1m is the source stream)"
-                )
-        if len(set(value)) != len(value):
+    def _widths(cls, value: list[int | str]) -> list[int | str]:
+        minutes = []
+        for item in value:
+            if isinstance(item, str):
+                try:
+                    width = interval_minutes(item)
+                except IntervalError as exc:
+                    raise ValueError(str(exc)) from None
+            elif item <= 0:
+                raise ValueError(f"derived interval {item} must be positive minutes")
+            else:
+                width = item
+            minutes.append(width)
+        if len(set(minutes)) != len(minutes):
             raise ValueError("derived intervals must not repeat")
         return value
+
+    @property
+    def minutes(self) -> list[int]:
+        """The derived widths in minutes, as given (names converted)."""
+        return [
+            interval_minutes(item) if isinstance(item, str) else item
+            for item in self.derived_intervals
+        ]
 
 
 class StreamingConfig(_Model):
@@ -213,7 +229,12 @@ class SessionDataConfig(_Model):
         min_length=1, description="Symbols loaded at session start."
     )
     streams: list[str] = Field(
-        default_factory=lambda: ["1m"], description="Source streams; '1m' is supported."
+        default_factory=lambda: ["1m"],
+        min_length=1,
+        max_length=1,
+        description="The base stream: one interval the data has ('1m', '5m', '1h', "
+        "'1d'), read from <data>/<interval>/<SYMBOL>.csv; derived intervals are "
+        "whole multiples of it.",
     )
     streaming: StreamingConfig = Field(
         default_factory=StreamingConfig, description="Streaming options."
@@ -282,29 +303,47 @@ class SessionDataConfig(_Model):
     def _streams(cls, value: list[str]) -> list[str]:
         for name in value:
             try:
-                minutes = interval_minutes(name)
+                interval_minutes(name)
             except IntervalError as exc:
                 raise ValueError(str(exc)) from None
-            if minutes != 1:
-                raise ValueError(
-                    f"stream {name!r} is not supported; sessions stream 1m bars and "
-                    "derive the rest (streaming.data_upkeep.derived_intervals)"
-                )
         return value
 
     @model_validator(mode="after")
     def _time_range(self) -> SessionDataConfig:
         if self.start and self.end and self.end <= self.start:
             raise ValueError("end must be after start")
+        base = self.base_minutes
+        upkeep = self.streaming.data_upkeep
+        for item, width in zip(upkeep.derived_intervals, upkeep.minutes, strict=True):
+            if width <= base or width % base:
+                raise ValueError(
+                    f"derived interval {item!r} is not a whole multiple of the base "
+                    f"stream {self.streams[0]!r} (streaming.data_upkeep."
+                    "derived_intervals)"
+                )
         return self
+
+    @property
+    def base_minutes(self) -> int:
+        """Width of the base stream in minutes."""
+        return interval_minutes(self.streams[0])
+
+    @property
+    def base_interval(self) -> str:
+        """Canonical name of the base stream, e.g. ``"1m"``."""
+        return canonical_interval(self.streams[0])
+
+    @property
+    def derived_minutes(self) -> list[int]:
+        """The derived widths in minutes (none when upkeep is off)."""
+        upkeep = self.streaming.data_upkeep
+        return upkeep.minutes if upkeep.enabled else []
 
     @property
     def intervals(self) -> list[str]:
         """Every interval the session publishes, canonical names, finest first."""
-        minutes = [1]
-        if self.streaming.data_upkeep.enabled:
-            minutes += self.streaming.data_upkeep.derived_intervals
-        return [canonical_interval(f"{m}m") for m in sorted(set(minutes))]
+        minutes = sorted({self.base_minutes, *self.derived_minutes})
+        return [interval_name(m) for m in minutes]
 
 
 class SessionConfig(_Model):

@@ -12,7 +12,8 @@ computed on (the step that published that bar). Clock-driven and live: the step 
 which the signal reached this manager (it polls the strategies' signals before every
 step), so a strategy that lags behind the clock trades later, as it would live.
 
-**When a fill is known.** The paper broker fills at the open of the first 1m bar of
+**When a fill is known.** The paper broker fills at the open of the first base bar
+(1m, or the session's base stream) of
 the symbol opening at or after the decision time; that bar's data is published when
 it closes, one minute later. Strategies hear the fill at that step, before its
 notifications; cash and positions change then.
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from stratagem._data.intervals import NS_PER_MINUTE
+from stratagem._data.intervals import NS_PER_MINUTE, interval_ns
 from stratagem._data.timefmt import format_ts
 from stratagem._data.timeline import visible_count
 from stratagem._execution.portfolio import (
@@ -65,12 +66,13 @@ class _Pending:
 
     order: Order
     fill: Fill | None = None
+    bar_ns: int = NS_PER_MINUTE
 
     @property
     def due_ns(self) -> int:
         """When strategies hear the fill: the fill bar's close (its publication)."""
         assert self.fill is not None
-        return self.fill.ts + NS_PER_MINUTE
+        return self.fill.ts + self.bar_ns
 
 
 class ExecutionManager:
@@ -81,8 +83,10 @@ class ExecutionManager:
         entry; strategies without one only emit signals.
     :param broker: the broker the config names.
     :param broker_ref: the broker as the failure policy names it.
-    :param data: the session's bars (the 1m series give prices and fill bars).
+    :param data: the session's bars (the base series give prices and fill bars).
     :param ledger: the session's failure ledger.
+    :param base_interval: the session's base stream: its bars give prices and fill
+        bars (``"1m"`` by default).
     """
 
     def __init__(
@@ -93,6 +97,7 @@ class ExecutionManager:
         broker_ref: PluginRef,
         data: SessionData,
         ledger: FailureLedger,
+        base_interval: str = "1m",
     ) -> None:
         self.config = config
         self.trading = dict(strategies)
@@ -102,6 +107,8 @@ class ExecutionManager:
         self.broker_ref = broker_ref
         self.data = data
         self.ledger = ledger
+        self.base_interval = base_interval
+        self.base_ns = interval_ns(base_interval)
         #: the accounts (cash, positions, round trips) of every book, kept by the
         #: same rules the portfolio is built with
         self.accounts = {book: Book(book, config.initial_cash) for book in self.books}
@@ -201,13 +208,13 @@ class ExecutionManager:
     # --- prices ---------------------------------------------------------------------
 
     def last_close(self, symbol: str, t_ns: int) -> float | None:
-        """The close of the newest 1m bar of ``symbol`` visible at ``t_ns``."""
-        series = self.data.series(symbol, "1m")
-        count = visible_count(series.column("ts")[: series.n], NS_PER_MINUTE, t_ns)
+        """The close of the newest base bar of ``symbol`` visible at ``t_ns``."""
+        series = self.data.series(symbol, self.base_interval)
+        count = visible_count(series.column("ts")[: series.n], self.base_ns, t_ns)
         return None if count == 0 else float(series.column("close")[count - 1])
 
     def equity(self, book: str, t_ns: int) -> float:
-        """Cash plus positions marked at the last 1m closes visible at ``t_ns``."""
+        """Cash plus positions marked at the last base closes visible at ``t_ns``."""
         account = self.accounts[book]
         total = account.cash
         for symbol in account.symbols:
@@ -221,7 +228,7 @@ class ExecutionManager:
 
     def resolve(self) -> None:
         """Ask the broker for the fill of every pending order not filled yet, over the
-        1m bars published so far."""
+        base bars published so far."""
         if self.broker is None:
             # quarantined: nothing can fill any more; every order says why
             for key in sorted(self.pending):
@@ -233,7 +240,7 @@ class ExecutionManager:
             if pending.fill is not None:
                 continue
             order = pending.order
-            bars = self.data.series(order.symbol, "1m").view()
+            bars = self.data.series(order.symbol, self.base_interval).view()
             try:
                 fill = self.broker.fill(order, bars)
             except Exception as exc:  # noqa: BLE001 - the failure policy decides
@@ -247,6 +254,7 @@ class ExecutionManager:
                     self._cancel(key, "insufficient cash")
                     continue
             pending.fill = fill
+            pending.bar_ns = self.base_ns
 
     def _cash_before(self, book: str, ts: int) -> float:
         """The book's cash once every fill accepted before ``ts`` is booked."""
@@ -288,7 +296,7 @@ class ExecutionManager:
             return out
         book = self.book_of(strategy_id)
         for fill in self.due(book, step_times[-1]):
-            due = fill.ts + NS_PER_MINUTE
+            due = fill.ts + self.base_ns
             for index, time_ns in enumerate(step_times):
                 if time_ns >= due:
                     out[index].append(fill)
@@ -353,15 +361,15 @@ class ExecutionManager:
 
     def portfolio(self, start_ns: int | None) -> PortfolioResult:
         """The books' fills, round trips, equity curves and statistics, marked at
-        every session step from ``start_ns`` (every 1m close of any symbol)."""
+        every session step from ``start_ns`` (every base close of any symbol)."""
         closes = {}
         step_times = []
         for series in self.data:
-            if series.width_ns != NS_PER_MINUTE:
+            if series.interval != self.base_interval:
                 continue
             ts = series.column("ts")[: series.n]
             closes[series.symbol] = (ts, series.column("close")[: series.n])
-            step_times.append(ts + NS_PER_MINUTE)
+            step_times.append(ts + self.base_ns)
         steps = np.unique(np.concatenate(step_times)) if step_times else np.empty(0)
         if start_ns is not None:
             steps = steps[steps >= start_ns]
@@ -372,6 +380,7 @@ class ExecutionManager:
             closes,
             steps.astype(np.int64),
             self.cancelled,
+            self.base_ns,
         )
 
     # --- failures -------------------------------------------------------------------

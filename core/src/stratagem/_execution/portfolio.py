@@ -309,6 +309,7 @@ def build_portfolio(
     closes: Mapping[str, tuple[np.ndarray, np.ndarray]],
     step_times: np.ndarray,
     cancelled: Sequence[Mapping[str, Any]] = (),
+    bar_ns: int = NS_PER_MINUTE,
 ) -> PortfolioResult:
     """Replay a session's fills into books, equity curves and statistics.
 
@@ -324,6 +325,8 @@ def build_portfolio(
         1m bars, sorted by time.
     :param step_times: the session's step times, int64 ns, sorted.
     :param cancelled: the orders cancelled at the end of the session, JSON-ready.
+    :param bar_ns: width of the bars in ``closes`` (the session's base stream): a
+        bar's close is known at its open time plus this.
     :raises ValueError: for a non-positive cash, an unknown or repeated book, fills
         out of order, a fill after the last step or a symbol without closes.
     """
@@ -348,7 +351,7 @@ def build_portfolio(
     for book_id in ids:
         book = Book(book_id, initial_cash)
         curve, cash, exposure, held = _replay(
-            book, by_book[book_id], steps, closes, marks
+            book, by_book[book_id], steps, closes, marks, bar_ns
         )
         trades.extend(book.trades)
         open_lots.extend(book.open_lots())
@@ -371,6 +374,7 @@ def _replay(
     steps: np.ndarray,
     closes: Mapping[str, tuple[np.ndarray, np.ndarray]],
     marks: dict[str, np.ndarray],
+    bar_ns: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Apply ``fills`` to ``book``; its equity, cash, exposure and held flag per
     step."""
@@ -404,7 +408,7 @@ def _replay(
         position = np.concatenate(([0.0], position_after))[applied]
         fill_price = np.concatenate(([np.nan], price_after))[applied]
         if symbol not in marks:
-            marks[symbol] = _last_closes(symbol, closes, steps)
+            marks[symbol] = _last_closes(symbol, closes, steps, bar_ns)
         mark = np.where(np.isnan(marks[symbol]), fill_price, marks[symbol])
         value = np.where(position != 0.0, position * mark, 0.0)
         equity += value
@@ -417,12 +421,13 @@ def _last_closes(
     symbol: str,
     closes: Mapping[str, tuple[np.ndarray, np.ndarray]],
     steps: np.ndarray,
+    bar_ns: int,
 ) -> np.ndarray:
-    """The close of the symbol's newest 1m bar closed by each step (NaN before)."""
+    """The close of the symbol's newest bar closed by each step (NaN before)."""
     if symbol not in closes:
-        raise ValueError(f"no 1m closes given for traded symbol {symbol!r}")
+        raise ValueError(f"no closes given for traded symbol {symbol!r}")
     opens, prices = closes[symbol]
-    close_times = np.asarray(opens, dtype=np.int64) + NS_PER_MINUTE
+    close_times = np.asarray(opens, dtype=np.int64) + bar_ns
     prices = np.asarray(prices, dtype=np.float64)
     newest = np.searchsorted(close_times, steps, side="right") - 1
     if not len(prices):

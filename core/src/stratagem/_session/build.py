@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from stratagem._data.intervals import interval_name
 from stratagem._data.session_data import SessionData
 from stratagem._data.sources import DataSourceError
 from stratagem._data.timefmt import format_ts, to_ns
@@ -71,6 +72,7 @@ class SessionSpec:
     :param strategies: the strategy instances, in config order.
     :param source: where bars come from.
     :param derived_minutes: widths of the derived intervals in minutes.
+    :param base_minutes: width of the base stream (the bars the source holds).
     :param speed_multiplier: 0 for data-driven, N for clock-driven at N x.
     :param start_ns: session start (bars before it are warm-up history).
     :param end_ns: session end, exclusive.
@@ -92,6 +94,7 @@ class SessionSpec:
     strategies: Sequence[StrategyInstance]
     source: BarSource
     derived_minutes: Sequence[int] = ()
+    base_minutes: int = 1
     speed_multiplier: float = 0.0
     start_ns: int | None = None
     end_ns: int | None = None
@@ -127,7 +130,6 @@ class SessionSpec:
         """
         cfg = loaded.config.session_data_config
         root = _data_root(loaded, data_dir)
-        upkeep = cfg.streaming.data_upkeep
         hooks = PluginHooks(loaded.plugins.pm)
         reporters = []
         for name, caller in hooks.reporters(cfg.reporters):
@@ -157,7 +159,8 @@ class SessionSpec:
             source=loaded.data_source.factory(
                 root, {"validation": cfg.data.validation}
             ),
-            derived_minutes=tuple(upkeep.derived_intervals if upkeep.enabled else ()),
+            derived_minutes=tuple(cfg.derived_minutes),
+            base_minutes=cfg.base_minutes,
             speed_multiplier=cfg.speed_multiplier if speed is None else speed,
             start_ns=to_ns(cfg.start) if cfg.start else None,
             end_ns=to_ns(cfg.end) if cfg.end else None,
@@ -270,6 +273,7 @@ class Session:
         self.processor = DataProcessor(
             self.data,
             spec.derived_minutes,
+            base_minutes=spec.base_minutes,
             warmup_bars=spec.warmup_bars,
             validation=spec.validation,
         )
@@ -492,7 +496,15 @@ def _execution_of(
     ref, broker_spec = spec.broker
     broker = broker_spec.factory(spec.execution)
     trading = {i.id: i.execution for i in spec.strategies if i.execution is not None}
-    return ExecutionManager(spec.execution, trading, broker, ref, data, ledger)
+    return ExecutionManager(
+        spec.execution,
+        trading,
+        broker,
+        ref,
+        data,
+        ledger,
+        base_interval=interval_name(spec.base_minutes),
+    )
 
 
 def build_session(spec: SessionSpec) -> Session:

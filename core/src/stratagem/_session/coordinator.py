@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stratagem._data.bars import BarArrays
-from stratagem._data.intervals import NS_PER_MINUTE, NS_PER_SECOND, interval_name
+from stratagem._data.intervals import NS_PER_SECOND, interval_name
 from stratagem._data.sources import DataErrors, DataSourceError
 from stratagem._data.timefmt import format_ts
 from stratagem._data.timeline import ClockStep
@@ -37,7 +37,7 @@ BATCH_STEPS = 256
 
 @dataclass(frozen=True)
 class LiveBar:
-    """One 1m bar from a live feed."""
+    """One base bar from a live feed."""
 
     symbol: str
     ts: int
@@ -56,6 +56,8 @@ class ScanContext:
     symbols: list[str]
     source: BarSource
     coordinator: SessionCoordinator
+    #: the session's base stream, e.g. ``"1m"``: the bars ``source`` holds per symbol
+    base_interval: str = "1m"
 
 
 @dataclass
@@ -98,7 +100,7 @@ class SessionCoordinator:
     :param manager: the session's :class:`StrategyManager` (not yet started).
     :param source: where bars come from.
     :param speed_multiplier: 0 for data-driven, N for N x real time.
-    :param start_ns: session start; default the first 1m bar.
+    :param start_ns: session start; default the first base bar.
     :param end_ns: session end (exclusive); default after the last bar.
     :param scanners: ``(name or plugin ref, scanner)`` pairs polled after every
         step; a scanner that raises follows the common failure policy.
@@ -173,8 +175,11 @@ class SessionCoordinator:
             raise RuntimeError(
                 "add_symbol is for a running session; list it in symbols"
             )
-        if not self.source.available(symbol, "1m"):
-            log.error("cannot add %s: the data source has no 1m bars for it", symbol)
+        base = self.processor.base_interval
+        if not self.source.available(symbol, base):
+            log.error(
+                "cannot add %s: the data source has no %s bars for it", symbol, base
+            )
             self.result.skipped_symbols.append(symbol)
             return False
         published = self._load(symbol, now)
@@ -197,10 +202,12 @@ class SessionCoordinator:
     def _read(
         self, symbol: str, *, with_coarse: bool = False
     ) -> tuple[BarArrays, BarArrays | None, int | None]:
-        """The symbol's 1m bars up to the session end and, for a symbol joining
+        """The symbol's base bars up to the session end and, for a symbol joining
         mid-session, the finest derived-width file the source has, whose bars extend
-        the warm-up history to before the 1m file begins."""
-        bars = self.source.load(symbol, "1m", end_ns=self.end_ns)
+        the warm-up history to before the base file begins."""
+        bars = self.source.load(
+            symbol, self.processor.base_interval, end_ns=self.end_ns
+        )
         if not with_coarse:
             return bars, None, None
         for minutes in self.processor.minutes[1:]:
@@ -236,7 +243,8 @@ class SessionCoordinator:
             firsts = [int(bars.ts[0]) for bars, _, _ in loaded.values() if len(bars)]
             if not firsts:
                 raise ValueError(
-                    f"no 1m bars for {', '.join(self.symbols)} in the session range"
+                    f"no {self.processor.base_interval} bars for "
+                    f"{', '.join(self.symbols)} in the session range"
                 )
             t0 = min(firsts)
         self.result.start_ns = t0
@@ -252,8 +260,8 @@ class SessionCoordinator:
         self.result.start_ns = start_ns
         for symbol in self.symbols:
             history = (
-                self.source.load(symbol, "1m", end_ns=start_ns)
-                if self.source.available(symbol, "1m")
+                self.source.load(symbol, self.processor.base_interval, end_ns=start_ns)
+                if self.source.available(symbol, self.processor.base_interval)
                 else BarArrays.empty()
             )
             self.processor.add_live_symbol(symbol, history, start_ns)
@@ -360,8 +368,9 @@ class SessionCoordinator:
         """
         previous = t0 if self._paced_ns is None else self._paced_ns
         gap = session_ns - previous
-        if gap > NS_PER_MINUTE:
-            self.skipped_ns += gap - NS_PER_MINUTE
+        base_ns = self.processor.base_ns
+        if gap > base_ns:
+            self.skipped_ns += gap - base_ns
         self._paced_ns = session_ns
         due = (
             self._wall0
@@ -390,7 +399,13 @@ class SessionCoordinator:
 
     def _poll_scanners(self, time_ns: int) -> None:
         """Ask every scanner after a step; what they want joins after its dispatch."""
-        context = ScanContext(time_ns, self.processor.symbols, self.source, self)
+        context = ScanContext(
+            time_ns,
+            self.processor.symbols,
+            self.source,
+            self,
+            self.processor.base_interval,
+        )
         for entry in list(self.scanners):
             ref, scanner = entry
             try:

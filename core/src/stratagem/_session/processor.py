@@ -1,9 +1,10 @@
 """DataProcessor: the single writer of SessionData and the source of clock steps.
 
-Replay (data-driven and clock-driven) knows every bar in advance: each symbol's 1m
-bars and its derived bars are built in bulk and written ahead of the clock, and the
+Replay (data-driven and clock-driven) knows every bar in advance: each symbol's base
+bars (1m, or the session's base stream) and its derived bars are built in bulk and
+written ahead of the clock, and the
 :class:`~stratagem._data.timeline.Timeline` says at which step each series grows.
-Live runs feed 1m bars one at a time through the incremental resampler. Both follow
+Live runs feed base bars one at a time through the incremental resampler. Both follow
 the one window rule of :mod:`stratagem._data.resample` and the one visibility rule of
 :mod:`stratagem._data.timeline`.
 """
@@ -47,7 +48,9 @@ class DataProcessor:
     """Writes SessionData and turns the clock into batches of published series.
 
     :param data: the session's store; the processor is its only writer.
-    :param derived_minutes: widths of the derived intervals, e.g. ``[5, 15]``.
+    :param derived_minutes: widths of the derived intervals in minutes, e.g.
+        ``[5, 15]``; whole multiples of the base width.
+    :param base_minutes: width of the base stream (the source bars) in minutes.
     :param warmup_bars: history rows per series published when a symbol joins.
     :param validation: ``reject`` or ``drop`` for bars pushed live.
     """
@@ -57,11 +60,15 @@ class DataProcessor:
         data: SessionData,
         derived_minutes: Sequence[int],
         *,
+        base_minutes: int = 1,
         warmup_bars: int = 200,
         validation: str = "reject",
     ) -> None:
         self.data = data
-        self.minutes = [1, *sorted(set(derived_minutes))]
+        self.base_minutes = base_minutes
+        self.base_ns = base_minutes * NS_PER_MINUTE
+        self.base_interval = interval_name(base_minutes)
+        self.minutes = [base_minutes, *sorted(set(derived_minutes) - {base_minutes})]
         self.warmup_bars = warmup_bars
         self.validation = validation
         self.time_ns: int | None = None
@@ -84,7 +91,7 @@ class DataProcessor:
     def add_symbol(
         self,
         symbol: str,
-        bars_1m: BarArrays,
+        base_bars: BarArrays,
         now_ns: int,
         *,
         coarse: BarArrays | None = None,
@@ -93,11 +100,11 @@ class DataProcessor:
     ) -> StepItems:
         """Add a symbol for replay: write its bars, publish its warm-up history.
 
-        :param bars_1m: every 1m bar of the symbol in the session range.
+        :param base_bars: every base bar of the symbol in the session range.
         :param now_ns: current session time; bars that closed by then are history
             (the last ``warmup_bars`` of each series are kept and published now).
         :param coarse: optional coarser bars (e.g. a 5m file) that extend the history
-            of derived intervals to before the first 1m bar.
+            of derived intervals to before the first base bar.
         :param coarse_minutes: width of ``coarse`` bars.
         :param history_only: write only bars closed by ``now_ns`` (live symbols, whose
             open windows are completed by the incremental resampler).
@@ -107,11 +114,16 @@ class DataProcessor:
             raise ValueError(f"symbol {symbol} is already in the session")
         self._symbols.append(symbol)
         published: StepItems = []
+        base = self.base_minutes
         for minutes in self.minutes:
-            bars = bars_1m if minutes == 1 else resample(bars_1m, minutes)
-            if minutes > 1 and coarse is not None and coarse_minutes:
+            bars = (
+                base_bars
+                if minutes == base
+                else resample(base_bars, minutes, source_minutes=base)
+            )
+            if minutes > base and coarse is not None and coarse_minutes:
                 bars = self._prepend_coarse(
-                    bars, bars_1m, coarse, coarse_minutes, minutes
+                    bars, base_bars, coarse, coarse_minutes, minutes
                 )
             closed = visible_count(bars.ts, minutes * NS_PER_MINUTE, now_ns)
             first = max(0, closed - self.warmup_bars)
@@ -130,15 +142,15 @@ class DataProcessor:
     def _prepend_coarse(
         self,
         derived: BarArrays,
-        bars_1m: BarArrays,
+        base_bars: BarArrays,
         coarse: BarArrays,
         coarse_minutes: int,
         minutes: int,
     ) -> BarArrays:
-        if minutes % coarse_minutes or len(bars_1m) == 0:
+        if minutes % coarse_minutes or len(base_bars) == 0:
             return derived
         width = minutes * NS_PER_MINUTE
-        first_window = int(window_start(np.int64(bars_1m.ts[0]), width))
+        first_window = int(window_start(np.int64(base_bars.ts[0]), width))
         earlier = coarse.slice(0, int(np.searchsorted(coarse.ts, first_window)))
         if len(earlier) == 0:
             return derived
@@ -148,7 +160,10 @@ class DataProcessor:
 
     def _track(self, symbol: str, minutes: int, capacity: int) -> _Tracked:
         series = self.data.add_series(
-            symbol, interval_name(minutes), capacity, derived=minutes > 1
+            symbol,
+            interval_name(minutes),
+            capacity,
+            derived=minutes > self.base_minutes,
         )
         tracked = _Tracked(series, (series.symbol, series.interval), minutes)
         self._tracked.append(tracked)
@@ -160,9 +175,7 @@ class DataProcessor:
         self._rebuild_timeline(now_ns)
 
     def _rebuild_timeline(self, after_ns: int) -> None:
-        self.timeline.rebuild(
-            [t.series for t in self._tracked], NS_PER_MINUTE, after_ns
-        )
+        self.timeline.rebuild([t.series for t in self._tracked], self.base_ns, after_ns)
 
     @property
     def next_time_ns(self) -> int | None:
@@ -236,7 +249,7 @@ class DataProcessor:
         for index, (sid, n) in enumerate(zip(series_ids, counts, strict=True)):
             entry = tracked[sid]
             series = entry.series
-            if entry.minutes == 1:
+            if entry.minutes == self.base_minutes:
                 self.bars_in += n - series.n
             series.n = n
             if index >= mid:
@@ -246,28 +259,30 @@ class DataProcessor:
     # --- live ------------------------------------------------------------------------
 
     def add_live_symbol(
-        self, symbol: str, history_1m: BarArrays, now_ns: int
+        self, symbol: str, history: BarArrays, now_ns: int
     ) -> StepItems:
-        """Add a live symbol, warmed up by ``history_1m`` (bars closed by now)."""
-        published = self.add_symbol(symbol, history_1m, now_ns, history_only=True)
+        """Add a live symbol, warmed up by ``history`` (base bars closed by now)."""
+        published = self.add_symbol(symbol, history, now_ns, history_only=True)
         resamplers = []
         for tracked in self._tracked:
-            if tracked.key[0] == symbol and tracked.minutes > 1:
-                resampler = IncrementalResampler(tracked.minutes)
+            if tracked.key[0] == symbol and tracked.minutes > self.base_minutes:
+                resampler = IncrementalResampler(
+                    tracked.minutes, source_minutes=self.base_minutes
+                )
                 # the open window may already hold history minutes
                 width = tracked.minutes * NS_PER_MINUTE
-                for row in range(len(history_1m)):
-                    ts = int(history_1m.ts[row])
-                    if not is_visible(ts, NS_PER_MINUTE, now_ns):
+                for row in range(len(history)):
+                    ts = int(history.ts[row])
+                    if not is_visible(ts, self.base_ns, now_ns):
                         break
                     if not is_visible(window_start(ts, width), width, now_ns):
                         resampler.add(
                             ts,
-                            float(history_1m.open[row]),
-                            float(history_1m.high[row]),
-                            float(history_1m.low[row]),
-                            float(history_1m.close[row]),
-                            float(history_1m.volume[row]),
+                            float(history.open[row]),
+                            float(history.high[row]),
+                            float(history.low[row]),
+                            float(history.close[row]),
+                            float(history.volume[row]),
                         )
                 resamplers.append((tracked, resampler))
         self._resamplers[symbol] = resamplers
@@ -283,7 +298,7 @@ class DataProcessor:
         close: float,
         volume: float,
     ) -> ClockStep:
-        """Accept one live 1m bar: validate, store, close due windows, publish.
+        """Accept one live base bar: validate, store, close due windows, publish.
 
         :returns: the step: its session time and what it published (nothing when
             the bar was dropped under the ``drop`` policy).
@@ -302,7 +317,7 @@ class DataProcessor:
             is_visible(
                 window_start(ts, t.series.width_ns),
                 t.series.width_ns,
-                live_horizon(now, NS_PER_MINUTE),
+                live_horizon(now, self.base_ns),
             )
             for t, _ in self._resamplers.get(symbol, [])
         ):
@@ -313,14 +328,14 @@ class DataProcessor:
             )
             self.dropped_live += 1
             return ClockStep(None, now, [])
-        series = self.data.series(symbol, "1m")
+        series = self.data.series(symbol, self.base_interval)
         # validated together with the previous bar, so order and duplicates are
         # checked by the same rules as files
         checked = BarArrays.concat([_last_row(series), one]) if series.written else one
         kept, _ = validate_bars(
             checked,
             file=f"live:{symbol}",
-            interval_ns=NS_PER_MINUTE,
+            interval_ns=self.base_ns,
             policy=self.validation,
         )
         if len(kept) < len(checked):
@@ -328,7 +343,7 @@ class DataProcessor:
             return ClockStep(None, now if now is not None else ts, [])
         series.write(one.ts, one.open, one.high, one.low, one.close, one.volume)
         self.steps += 1
-        bar_end = bar_close(ts, NS_PER_MINUTE)
+        bar_end = bar_close(ts, self.base_ns)
         for tracked, resampler in self._resamplers.get(symbol, []):
             for done in (
                 resampler.add(ts, open, high, low, close, volume),
@@ -338,12 +353,12 @@ class DataProcessor:
                     _write(tracked.series, done)
         if now is None or bar_end > now:
             self.time_ns = bar_end
-        self._close_live(live_horizon(self.time_ns, NS_PER_MINUTE))
+        self._close_live(live_horizon(self.time_ns, self.base_ns))
         items: StepItems = []
         for tracked in self._tracked:
             grown = tracked.series.written
             if tracked.series.n < grown:
-                if tracked.minutes == 1:
+                if tracked.minutes == self.base_minutes:
                     self.bars_in += grown - tracked.series.n
                 tracked.series.publish(grown)
                 items.append((tracked.key, grown))
