@@ -195,6 +195,13 @@ class DataSourceSpec:
     description: str = ""
 
 
+class EmptyWindows(StrEnum):
+    """What a derived window without a base bar gives (DESIGN section 15)."""
+
+    SKIP = "skip"
+    FILL = "fill"
+
+
 class BookMode(StrEnum):
     """How strategies' orders are booked (DESIGN section 10)."""
 

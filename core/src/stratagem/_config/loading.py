@@ -347,6 +347,7 @@ class _Resolver:
             for scanner in scanners
             for symbol in _candidate_symbols(scanner.config)
         }
+        self._check_bar_symbols(candidates)
         entries = self._enabled_entries()
         ids = self._instance_ids(entries)
         strategies: list[ResolvedStrategy] = []
@@ -461,6 +462,21 @@ class _Resolver:
                 loc,
                 f"interval {interval!r} is not derived by the session (it publishes "
                 f"{', '.join(published)}); {fix}",
+            )
+
+    def _check_bar_symbols(self, candidates: set[str]) -> None:
+        if self.session is None or {"symbols", "bars", "scanners"} & self.invalid:
+            return
+        known = [*self.session.symbols, *sorted(candidates - set(self.session.symbols))]
+        for symbol in self.session.bars.symbols:
+            if symbol in known:
+                continue
+            hint = difflib.get_close_matches(symbol, known, n=1)
+            self.issue(
+                (*_SESSION, "bars", "symbols", symbol),
+                f"symbol {symbol!r} is not in session_data_config.symbols "
+                f"({', '.join(self.session.symbols)}) nor named by a scanner",
+                hint[0] if hint else None,
             )
 
     def _check_symbols(self, resolved: ResolvedStrategy, candidates: set[str]) -> None:

@@ -24,6 +24,7 @@ from stratagem._records import (
     Backpressure,
     BookMode,
     Direction,
+    EmptyWindows,
     ErrorPolicy,
     SizingKind,
     ValidationPolicy,
@@ -100,6 +101,46 @@ class ScannerConfig(_Model):
         "'quarantine' (stop polling it, the session goes on) or 'stop'.",
     )
     max_errors: int = Field(1, ge=1, description="Errors at which the policy applies.")
+
+
+class CalendarConfig(_Model):
+    timezone: str = Field(
+        "UTC",
+        description="IANA time zone of the trading day, e.g. 'America/New_York'.",
+    )
+    day_start: str = Field(
+        "00:00",
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="Local time a trading day starts, 'HH:MM' (e.g. '17:00').",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}: expected an IANA name such as "
+                "'America/New_York'"
+            ) from None
+        return value
+
+
+class BarsConfig(CalendarConfig):
+    empty: EmptyWindows = Field(
+        EmptyWindows.SKIP,
+        description="A derived window without a base bar: 'skip' (no bar) or 'fill' "
+        "(a flat bar at the previous close, volume 0, quality 0, between the first "
+        "and last bars of a trading day).",
+    )
+    symbols: dict[str, CalendarConfig] = Field(
+        default_factory=dict,
+        description="Per-symbol trading days, e.g. {'FESX': {'timezone': "
+        "'Europe/Berlin', 'day_start': '00:00'}}.",
+    )
 
 
 class SizingConfig(_Model):
@@ -276,6 +317,12 @@ class SessionDataConfig(_Model):
         description="Other plugins to load for this run, by entry point name (for "
         "example one whose hook wrappers wrap discovery or reporting); a run imports "
         "only the plugins its config names.",
+    )
+    bars: BarsConfig = Field(
+        default_factory=BarsConfig,
+        description="Trading days derived windows restart at (time zone, day start, "
+        "per-symbol overrides) and what an empty window gives; the defaults (UTC, "
+        "00:00, skip) are UTC-aligned windows.",
     )
     execution: ExecutionConfig | None = Field(
         None,

@@ -13,7 +13,7 @@ import numpy as np
 
 from stratagem._data.bars import VALUE_COLUMNS
 from stratagem._data.intervals import canonical_interval, interval_ns
-from stratagem._data.timeline import visible_count
+from stratagem._data.timeline import bar_close, visible_count
 
 
 class Bars:
@@ -92,6 +92,7 @@ class BarSeries:
         "interval",
         "width_ns",
         "derived",
+        "timed",
         "n",
         "written",
         "_cols",
@@ -99,12 +100,21 @@ class BarSeries:
     )
 
     def __init__(
-        self, symbol: str, interval: str, capacity: int, *, derived: bool
+        self,
+        symbol: str,
+        interval: str,
+        capacity: int,
+        *,
+        derived: bool,
+        timed: bool = False,
     ) -> None:
         self.symbol = symbol
         self.interval = canonical_interval(interval)
         self.width_ns = interval_ns(self.interval)
         self.derived = derived
+        #: each bar carries the session time it becomes visible at (windows cut at a
+        #: trading day's end, filled windows); otherwise it is ``ts + width``
+        self.timed = timed
         self.n = 0
         self.written = 0
         self._allocate(max(int(capacity), 1))
@@ -115,6 +125,8 @@ class BarSeries:
             cols[name] = np.empty(capacity, dtype=np.float64)
         if self.derived:
             cols["quality"] = np.empty(capacity, dtype=np.float64)
+        if self.timed:
+            cols["visible_from"] = np.empty(capacity, dtype=np.int64)
         old = getattr(self, "_cols", None)
         if old is not None:
             for name, col in old.items():
@@ -148,8 +160,13 @@ class BarSeries:
         close: np.ndarray,
         volume: np.ndarray,
         quality: np.ndarray | None = None,
+        visible_from: np.ndarray | None = None,
     ) -> None:
-        """Append bars after the written rows (not yet published)."""
+        """Append bars after the written rows (not yet published).
+
+        :param visible_from: for a ``timed`` series, the session time each bar
+            becomes visible at.
+        """
         k = len(ts)
         if k == 0:
             return
@@ -175,6 +192,12 @@ class BarSeries:
                     f"{self.symbol} {self.interval}: derived bars need quality"
                 )
             cols["quality"][self.written : end] = quality
+        if self.timed:
+            if visible_from is None:
+                raise ValueError(
+                    f"{self.symbol} {self.interval}: timed bars need visible_from"
+                )
+            cols["visible_from"][self.written : end] = visible_from
         self.written = end
 
     def publish(self, n: int) -> None:
@@ -192,7 +215,17 @@ class BarSeries:
 
     def visible_at(self, t_ns: int) -> int:
         """How many published bars are visible at session time ``t_ns``."""
+        if self.timed:
+            return int(
+                np.searchsorted(self._cols["visible_from"][: self.n], t_ns, "right")
+            )
         return visible_count(self._cols["ts"][: self.n], self.width_ns, t_ns)
+
+    def visible_from(self, first: int) -> np.ndarray:
+        """When each written bar from row ``first`` on becomes visible (ns)."""
+        if self.timed:
+            return self._cols["visible_from"][first : self.written]
+        return bar_close(self._cols["ts"][first : self.written], self.width_ns)
 
     def column(self, name: str) -> np.ndarray:
         """Read-only view of the written rows of column ``name`` (for outputs)."""
@@ -206,12 +239,18 @@ class SessionData:
         self._series: dict[tuple[str, str], BarSeries] = {}
 
     def add_series(
-        self, symbol: str, interval: str, capacity: int, *, derived: bool
+        self,
+        symbol: str,
+        interval: str,
+        capacity: int,
+        *,
+        derived: bool,
+        timed: bool = False,
     ) -> BarSeries:
         key = (symbol, canonical_interval(interval))
         if key in self._series:
             raise ValueError(f"series {symbol} {interval} exists already")
-        series = BarSeries(symbol, interval, capacity, derived=derived)
+        series = BarSeries(symbol, interval, capacity, derived=derived, timed=timed)
         self._series[key] = series
         return series
 

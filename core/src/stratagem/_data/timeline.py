@@ -99,29 +99,26 @@ class Timeline:
         self._chunk: tuple[int, int, list[int], list[int]] = (0, 0, [], [])
         self._interest: tuple[frozenset[SeriesKey] | None, list[int]] = (None, [])
 
-    def rebuild(
-        self, series: Sequence[BarSeries], base_width_ns: int, after_ns: int
-    ) -> None:
+    def rebuild(self, series: Sequence[BarSeries], after_ns: int) -> None:
         """Schedule every written, unpublished bar of ``series`` after ``after_ns``.
 
-        Steps are the distinct closes of base bars (``base_width_ns`` wide); each
-        bar is published at the first step at or after its close (one past the last
-        step stands for the end-of-session flush).
+        Steps are the distinct closes of base bars; each bar is published at the
+        first step at or after it becomes visible (its window's end; one past the
+        last step stands for the end-of-session flush).
 
         :param series: every series of the session, in publication order.
-        :param base_width_ns: width of the base stream.
         :param after_ns: the current session time.
         """
         closes = [
             bar_close(s.column("ts")[s.n :], s.width_ns)
             for s in series
-            if s.width_ns == base_width_ns
+            if not s.derived
         ]
         times = np.unique(np.concatenate(closes)) if closes else np.empty(0, np.int64)
         times = times[times > after_ns]
         steps, series_ids, counts = [], [], []
         for order, entry in enumerate(series):
-            pending = bar_close(entry.column("ts")[entry.n :], entry.width_ns)
+            pending = entry.visible_from(entry.n)
             if len(pending) == 0:
                 continue
             pos = np.searchsorted(times, pending, side="left")

@@ -16,7 +16,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -25,6 +25,7 @@ from stratagem._data.intervals import interval_name
 from stratagem._data.session_data import SessionData
 from stratagem._data.sources import DataSourceError
 from stratagem._data.timefmt import format_ts, to_ns
+from stratagem._data.trading_days import TradingCalendar
 from stratagem._data.validation import BarValidationError
 from stratagem._execution.manager import ExecutionManager
 from stratagem._execution.portfolio import PortfolioResult
@@ -33,6 +34,7 @@ from stratagem._plugins.hooks import PluginHooks
 from stratagem._protocols import BarSource, Scanner
 from stratagem._records import (
     BrokerSpec,
+    EmptyWindows,
     ErrorPolicy,
     MetricsReport,
     Mode,
@@ -73,6 +75,10 @@ class SessionSpec:
     :param source: where bars come from.
     :param derived_minutes: widths of the derived intervals in minutes.
     :param base_minutes: width of the base stream (the bars the source holds).
+    :param calendars: per symbol, the trading days its derived windows restart at;
+        ``"*"`` is every other symbol's; none (or UTC 00:00) is UTC windows.
+    :param empty: ``skip`` or ``fill``: what a derived window without a base bar
+        gives.
     :param speed_multiplier: 0 for data-driven, N for clock-driven at N x.
     :param start_ns: session start (bars before it are warm-up history).
     :param end_ns: session end, exclusive.
@@ -95,6 +101,8 @@ class SessionSpec:
     source: BarSource
     derived_minutes: Sequence[int] = ()
     base_minutes: int = 1
+    calendars: Mapping[str, TradingCalendar] = field(default_factory=dict)
+    empty: EmptyWindows = EmptyWindows.SKIP
     speed_multiplier: float = 0.0
     start_ns: int | None = None
     end_ns: int | None = None
@@ -161,6 +169,8 @@ class SessionSpec:
             ),
             derived_minutes=tuple(cfg.derived_minutes),
             base_minutes=cfg.base_minutes,
+            calendars=_calendars(cfg.bars),
+            empty=cfg.bars.empty,
             speed_multiplier=cfg.speed_multiplier if speed is None else speed,
             start_ns=to_ns(cfg.start) if cfg.start else None,
             end_ns=to_ns(cfg.end) if cfg.end else None,
@@ -187,6 +197,15 @@ class SessionSpec:
             origin=loaded,
             data_root=root,
         )
+
+
+def _calendars(bars: Any) -> dict[str, TradingCalendar]:
+    """The config's ``bars`` block as calendars: ``"*"`` for the session's default,
+    then the per-symbol overrides."""
+    calendars = {"*": TradingCalendar(bars.timezone, bars.day_start)}
+    for symbol, entry in bars.symbols.items():
+        calendars[symbol] = TradingCalendar(entry.timezone, entry.day_start)
+    return calendars
 
 
 def _broker(loaded: LoadedSession) -> tuple[PluginRef, BrokerSpec] | None:
@@ -274,6 +293,8 @@ class Session:
             self.data,
             spec.derived_minutes,
             base_minutes=spec.base_minutes,
+            calendars=spec.calendars,
+            empty=spec.empty,
             warmup_bars=spec.warmup_bars,
             validation=spec.validation,
         )

@@ -218,6 +218,19 @@ def manifest(session: Session, outcome: SessionOutcome) -> dict[str, Any]:
                 for path in files
             ],
         },
+        "bars": {
+            "base": session.processor.base_interval,
+            "calendars": {
+                name: {"timezone": c.timezone, "day_start": c.day_start}
+                for name, c in spec.calendars.items()
+            },
+            "empty": str(spec.empty),
+            "filled": {
+                f"{symbol} {interval}": count
+                for (symbol, interval), count in session.processor.filled.items()
+                if count
+            },
+        },
         "failures": [record.as_dict() for record in outcome.failures],
     }
 

@@ -12,14 +12,22 @@ the one window rule of :mod:`stratagem._data.resample` and the one visibility ru
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from stratagem._data.bars import BAR_COLUMNS, BarArrays
 from stratagem._data.intervals import NS_PER_MINUTE, interval_name
-from stratagem._data.resample import IncrementalResampler, resample, window_start
+from stratagem._data.resample import (
+    IncrementalResampler,
+    available_at,
+    count_filled,
+    resample,
+    trading_calendar,
+    window_bounds,
+    window_start,
+)
 from stratagem._data.session_data import BarSeries, SessionData
 from stratagem._data.timefmt import format_ts
 from stratagem._data.timeline import (
@@ -31,6 +39,7 @@ from stratagem._data.timeline import (
     live_horizon,
     visible_count,
 )
+from stratagem._data.trading_days import TradingCalendar
 from stratagem._data.validation import validate_bars
 from stratagem._records import SeriesKey
 
@@ -51,6 +60,9 @@ class DataProcessor:
     :param derived_minutes: widths of the derived intervals in minutes, e.g.
         ``[5, 15]``; whole multiples of the base width.
     :param base_minutes: width of the base stream (the source bars) in minutes.
+    :param calendars: per symbol, the trading days its derived windows restart at
+        (``"*"``: every other symbol's); none or UTC 00:00 keeps UTC windows.
+    :param empty: ``skip`` or ``fill`` for derived windows without a base bar.
     :param warmup_bars: history rows per series published when a symbol joins.
     :param validation: ``reject`` or ``drop`` for bars pushed live.
     """
@@ -61,6 +73,8 @@ class DataProcessor:
         derived_minutes: Sequence[int],
         *,
         base_minutes: int = 1,
+        calendars: Mapping[str, TradingCalendar] | None = None,
+        empty: str = "skip",
         warmup_bars: int = 200,
         validation: str = "reject",
     ) -> None:
@@ -69,6 +83,10 @@ class DataProcessor:
         self.base_ns = base_minutes * NS_PER_MINUTE
         self.base_interval = interval_name(base_minutes)
         self.minutes = [base_minutes, *sorted(set(derived_minutes) - {base_minutes})]
+        self.calendars = dict(calendars or {})
+        self.empty = empty
+        #: derived bars the ``fill`` policy made, per series
+        self.filled: dict[SeriesKey, int] = {}
         self.warmup_bars = warmup_bars
         self.validation = validation
         self.time_ns: int | None = None
@@ -115,22 +133,45 @@ class DataProcessor:
         self._symbols.append(symbol)
         published: StepItems = []
         base = self.base_minutes
+        calendar = self.calendar_of(symbol)
+        timed = calendar is not None or self.empty == "fill"
         for minutes in self.minutes:
-            bars = (
-                base_bars
-                if minutes == base
-                else resample(base_bars, minutes, source_minutes=base)
-            )
-            if minutes > base and coarse is not None and coarse_minutes:
-                bars = self._prepend_coarse(
-                    bars, base_bars, coarse, coarse_minutes, minutes
+            visible_from = None
+            if minutes == base:
+                bars = base_bars
+            else:
+                bars = resample(
+                    base_bars,
+                    minutes,
+                    source_minutes=base,
+                    calendar=calendar,
+                    empty=self.empty,
                 )
-            closed = visible_count(bars.ts, minutes * NS_PER_MINUTE, now_ns)
+                self.filled[(symbol, interval_name(minutes))] = count_filled(bars)
+                if coarse is not None and coarse_minutes:
+                    bars = self._prepend_coarse(
+                        bars, base_bars, coarse, coarse_minutes, minutes, calendar
+                    )
+                if timed:
+                    visible_from = available_at(
+                        bars, base_bars.ts, minutes, base, calendar=calendar
+                    )
+            if visible_from is None:
+                closed = visible_count(bars.ts, minutes * NS_PER_MINUTE, now_ns)
+            else:
+                closed = int(np.searchsorted(visible_from, now_ns, side="right"))
             first = max(0, closed - self.warmup_bars)
-            bars = bars.slice(first, closed if history_only else len(bars))
-            tracked = self._track(symbol, minutes, capacity=len(bars))
+            last = closed if history_only else len(bars)
+            bars = bars.slice(first, last)
+            tracked = self._track(
+                symbol, minutes, capacity=len(bars), timed=visible_from is not None
+            )
             if len(bars):
-                _write(tracked.series, bars)
+                _write(
+                    tracked.series,
+                    bars,
+                    None if visible_from is None else visible_from[first:last],
+                )
             history = closed - first
             if history:
                 tracked.series.publish(history)
@@ -139,6 +180,10 @@ class DataProcessor:
             self._rebuild_timeline(now_ns)
         return published
 
+    def calendar_of(self, symbol: str) -> TradingCalendar | None:
+        """The trading days of ``symbol``'s derived windows; None for UTC windows."""
+        return trading_calendar(self.calendars.get(symbol, self.calendars.get("*")))
+
     def _prepend_coarse(
         self,
         derived: BarArrays,
@@ -146,24 +191,29 @@ class DataProcessor:
         coarse: BarArrays,
         coarse_minutes: int,
         minutes: int,
+        calendar: TradingCalendar | None,
     ) -> BarArrays:
         if minutes % coarse_minutes or len(base_bars) == 0:
             return derived
         width = minutes * NS_PER_MINUTE
-        first_window = int(window_start(np.int64(base_bars.ts[0]), width))
+        first_window = int(window_start(int(base_bars.ts[0]), width, calendar))
         earlier = coarse.slice(0, int(np.searchsorted(coarse.ts, first_window)))
         if len(earlier) == 0:
             return derived
-        return BarArrays.concat(
-            [resample(earlier, minutes, source_minutes=coarse_minutes), derived]
+        history = resample(
+            earlier, minutes, source_minutes=coarse_minutes, calendar=calendar
         )
+        return BarArrays.concat([history, derived])
 
-    def _track(self, symbol: str, minutes: int, capacity: int) -> _Tracked:
+    def _track(
+        self, symbol: str, minutes: int, capacity: int, *, timed: bool = False
+    ) -> _Tracked:
         series = self.data.add_series(
             symbol,
             interval_name(minutes),
             capacity,
             derived=minutes > self.base_minutes,
+            timed=timed,
         )
         tracked = _Tracked(series, (series.symbol, series.interval), minutes)
         self._tracked.append(tracked)
@@ -175,7 +225,7 @@ class DataProcessor:
         self._rebuild_timeline(now_ns)
 
     def _rebuild_timeline(self, after_ns: int) -> None:
-        self.timeline.rebuild([t.series for t in self._tracked], self.base_ns, after_ns)
+        self.timeline.rebuild([t.series for t in self._tracked], after_ns)
 
     @property
     def next_time_ns(self) -> int | None:
@@ -266,8 +316,12 @@ class DataProcessor:
         resamplers = []
         for tracked in self._tracked:
             if tracked.key[0] == symbol and tracked.minutes > self.base_minutes:
+                calendar = self.calendar_of(symbol)
                 resampler = IncrementalResampler(
-                    tracked.minutes, source_minutes=self.base_minutes
+                    tracked.minutes,
+                    source_minutes=self.base_minutes,
+                    calendar=calendar,
+                    empty=self.empty,
                 )
                 # the open window may already hold history minutes
                 width = tracked.minutes * NS_PER_MINUTE
@@ -275,7 +329,7 @@ class DataProcessor:
                     ts = int(history.ts[row])
                     if not is_visible(ts, self.base_ns, now_ns):
                         break
-                    if not is_visible(window_start(ts, width), width, now_ns):
+                    if window_bounds(ts, width, calendar)[1] > now_ns:
                         resampler.add(
                             ts,
                             float(history.open[row]),
@@ -313,12 +367,10 @@ class DataProcessor:
             volume=np.array([volume]),
         )
         now = self.time_ns
+        calendar = self.calendar_of(symbol)
         if now is not None and any(
-            is_visible(
-                window_start(ts, t.series.width_ns),
-                t.series.width_ns,
-                live_horizon(now, self.base_ns),
-            )
+            window_bounds(ts, t.series.width_ns, calendar)[1]
+            <= live_horizon(now, self.base_ns)
             for t, _ in self._resamplers.get(symbol, [])
         ):
             log.warning(
@@ -350,7 +402,9 @@ class DataProcessor:
                 resampler.close_through(bar_end),
             ):
                 if done is not None:
-                    _write(tracked.series, done)
+                    # published at this step (its session time is the bar's close)
+                    when = np.full(len(done), max(bar_end, now or 0), dtype=np.int64)
+                    _write(tracked.series, done, when)
         if now is None or bar_end > now:
             self.time_ns = bar_end
         self._close_live(live_horizon(self.time_ns, self.base_ns))
@@ -373,12 +427,23 @@ class DataProcessor:
                     else resampler.close_through(now_ns)
                 )
                 if done is not None:
-                    _write(tracked.series, done)
+                    # published at this step, with the step's other bars
+                    when = np.full(len(done), self.time_ns or 0, dtype=np.int64)
+                    _write(tracked.series, done, when)
 
 
-def _write(series: BarSeries, bars: BarArrays) -> None:
+def _write(
+    series: BarSeries, bars: BarArrays, visible_from: np.ndarray | None = None
+) -> None:
     series.write(
-        bars.ts, bars.open, bars.high, bars.low, bars.close, bars.volume, bars.quality
+        bars.ts,
+        bars.open,
+        bars.high,
+        bars.low,
+        bars.close,
+        bars.volume,
+        bars.quality,
+        visible_from if series.timed else None,
     )
 
 
