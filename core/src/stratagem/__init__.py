@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from stratagem._follow import FollowingStrategy
     from stratagem._protocols import BarSource, Broker, Scanner
     from stratagem._records import (
+        Bar,
         BookMode,
         BrokerSpec,
         DataSourceSpec,
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
 
 #: public name -> module that defines it
 _EXPORTS: dict[str, str] = {
+    "Bar": "stratagem._records",
     "BarArrays": "stratagem._data.bars",
     "BarSource": "stratagem._protocols",
     "Bars": "stratagem._data.session_data",
@@ -92,6 +94,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "Bar",
     "BarArrays",
     "BarSource",
     "Bars",

@@ -94,6 +94,8 @@ class Signal:
     :param strategy: id of the emitting strategy instance; filled by ``ctx.emit``.
     :param emitted_ns: wall time of emission (``time.time_ns()``); filled by
         ``ctx.emit``.
+    :param partial: computed on a developing bar (a window still open); filled by
+        ``ctx.emit``.
     """
 
     symbol: str
@@ -104,6 +106,7 @@ class Signal:
     reason: str | None = None
     strategy: str = ""
     emitted_ns: int = 0
+    partial: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.symbol, str) or not self.symbol:
@@ -133,7 +136,9 @@ class Signal:
         if self.reason is not None and not isinstance(self.reason, str):
             raise SignalError(f"signal reason must be str, got {self.reason!r}")
 
-    def stamped(self, *, strategy: str, interval: str, emitted_ns: int) -> Signal:
+    def stamped(
+        self, *, strategy: str, interval: str, emitted_ns: int, partial: bool = False
+    ) -> Signal:
         """This signal with its emitter filled in (fields already validated)."""
         copy = object.__new__(Signal)
         for name in _SIGNAL_FIELDS:
@@ -141,10 +146,33 @@ class Signal:
         object.__setattr__(copy, "strategy", strategy)
         object.__setattr__(copy, "interval", interval)
         object.__setattr__(copy, "emitted_ns", emitted_ns)
+        object.__setattr__(copy, "partial", partial)
         return copy
 
 
 _SIGNAL_FIELDS = ("symbol", "bar_ts", "side", "strength", "reason")
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One bar as a record, e.g. the developing bar of a window still open.
+
+    :param ts: open time (the window's start), int64 ns since the epoch (UTC).
+    :param open: first open.
+    :param high: highest high.
+    :param low: lowest low.
+    :param close: last close.
+    :param volume: summed volume.
+    :param quality: 100 x base bars present / base bars the window can hold.
+    """
+
+    ts: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    quality: float
 
 
 @dataclass(frozen=True, slots=True)

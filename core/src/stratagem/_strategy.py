@@ -13,7 +13,7 @@ from stratagem import hookspecs
 from stratagem._data.intervals import IntervalError, canonical_interval
 from stratagem._data.session_data import Bars
 from stratagem._model import FrozenModel
-from stratagem._records import Fill, Side, Signal, SignalError
+from stratagem._records import Bar, Fill, Side, Signal, SignalError
 
 if TYPE_CHECKING:
     from stratagem._data.session_data import BarSeries, SessionData
@@ -167,6 +167,12 @@ class StrategyContext:
         self._emit = emit
         self._on_subscriptions_changed = on_subscriptions_changed
         self.subscriptions: frozenset[tuple[str, str]] = frozenset()
+        #: series also notified while their window is open (``partial=True``)
+        self.partial: frozenset[tuple[str, str]] = frozenset()
+        #: what the runtime routes to this strategy: its subscriptions and the base
+        #: series of its partial ones (a new object when it changes)
+        self.routing: frozenset[tuple[str, str]] = frozenset()
+        self._developing_by_base: dict[tuple[str, str], list[tuple[str, str]]] = {}
         # set by the strategy thread for each step it handles
         self.time_ns = 0
         #: bars of the notified series published since this strategy's previous
@@ -214,9 +220,12 @@ class StrategyContext:
 
     # --- subscriptions ----------------------------------------------------------
 
-    def subscribe(self, symbol: str, interval: str) -> None:
+    def subscribe(self, symbol: str, interval: str, *, partial: bool = False) -> None:
         """Receive ``on_bars`` for ``(symbol, interval)`` from the next clock step.
 
+        :param partial: also be notified at every step at which a base bar lands in
+            a window of that series still open; read the open window's bar with
+            :meth:`developing`.
         :raises SubscriptionError: when the session has no such series.
         """
         key = self._check_series(symbol, interval)
@@ -224,7 +233,34 @@ class StrategyContext:
             # history already visible is not "new" at the first notification
             self._seen[key] = self._data.series(*key).visible_at(self.time_ns)
             self.subscriptions = self.subscriptions | {key}
+        if partial and key[1] != self._data.base_interval:
+            self.partial = self.partial | {key}
+        self._reroute()
+
+    def _reroute(self) -> None:
+        base = self._data.base_interval
+        developing: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for key in sorted(self.partial):
+            developing.setdefault((key[0], base), []).append(key)
+        self._developing_by_base = developing
+        routing = self.subscriptions | set(developing)
+        if routing != self.routing:
+            self.routing = routing
             self._on_subscriptions_changed()
+
+    def developing(self, symbol: str, interval: str) -> Bar | None:
+        """The bar of ``(symbol, interval)``'s window still open now, from the base
+        bars closed by the current session time (no look-ahead); None when no window
+        is open. When the window closes, the closed bar is published as usual.
+        """
+        key = self._check_series(symbol, interval)
+        bar = self._data.developing(key[0], key[1], self.time_ns)
+        if bar is not None:
+            closed = self.bars(*key)
+            # the session's end closes every open window: then it is a closed bar
+            if len(closed) and closed.newest_ts >= bar.ts:
+                return None
+        return bar
 
     def unsubscribe(self, symbol: str, interval: str) -> None:
         """Stop receiving ``(symbol, interval)`` from the next clock step."""
@@ -234,7 +270,8 @@ class StrategyContext:
             raise SubscriptionError(f"strategy {self.id!r}: {exc}") from None
         if key in self.subscriptions:
             self.subscriptions = self.subscriptions - {key}
-            self._on_subscriptions_changed()
+            self.partial = self.partial - {key}
+            self._reroute()
 
     def _check_series(self, symbol: str, interval: str) -> tuple[str, str]:
         try:
@@ -282,13 +319,21 @@ class StrategyContext:
                     f"{signal.interval}, which the session does not have"
                 )
         bars = self.bars(*key)
+        partial = False
         if len(bars) == 0 or signal.bar_ts > bars.newest_ts:
-            raise SignalError(
-                f"strategy {self.id!r} emitted a signal on bar {signal.bar_ts} of "
-                f"{signal.symbol} {signal.interval}, which it cannot have seen yet"
-            )
+            open_bar = self.developing(*key) if key in self.partial else None
+            if open_bar is None or open_bar.ts != signal.bar_ts:
+                raise SignalError(
+                    f"strategy {self.id!r} emitted a signal on bar {signal.bar_ts} "
+                    f"of {signal.symbol} {signal.interval}, which it cannot have "
+                    "seen yet"
+                )
+            partial = True
         stamped = signal.stamped(
-            strategy=self.id, interval=key[1], emitted_ns=time.time_ns()
+            strategy=self.id,
+            interval=key[1],
+            emitted_ns=time.time_ns(),
+            partial=partial,
         )
         self._emit(stamped)
         return stamped

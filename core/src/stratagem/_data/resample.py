@@ -134,15 +134,23 @@ def _windows(
     _check_width(width_ns, calendar)
     if isinstance(ts, np.ndarray):
         day_start, day_end = calendar.days_of(ts)
-        if width_ns == NS_PER_DAY:
-            return day_start, day_end, day_start
-        start = ts - (ts - day_start) % width_ns
-        return start, np.minimum(start + width_ns, day_end), day_start
-    day_start, day_end = calendar.day_of(int(ts))
+    else:
+        ts = int(ts)
+        day_start, day_end = calendar.day_of(ts)
+    return _cut(ts, width_ns, day_start, day_end)
+
+
+def _cut(
+    ts: _Time, width_ns: int, day_start: _Time, day_end: _Time
+) -> tuple[_Time, _Time, _Time]:
+    # the window of the trading day [day_start, day_end) that holds ts
     if width_ns == NS_PER_DAY:
         return day_start, day_end, day_start
-    start = int(ts) - (int(ts) - day_start) % width_ns
-    return start, min(start + width_ns, day_end), day_start
+    start = ts - (ts - day_start) % width_ns
+    end = start + width_ns
+    if isinstance(end, np.ndarray):
+        return start, np.minimum(end, day_end), day_start
+    return start, min(end, day_end), day_start
 
 
 def window_capacity(start: _Time, end: _Time, source_ns: int) -> _Time:
@@ -321,30 +329,43 @@ def available_at(
     """Earliest session time at which each derived bar can be published.
 
     A real bar can be published when its window ends (its end by
-    :func:`window_bounds`, cut or not). A filled bar (``quality == 0``) is known
-    only once a later source bar of the same trading day exists, i.e. at the close
-    of the first source bar after its window: publishing it at its window's end
-    would reveal that the day trades on. :class:`IncrementalResampler` returns a
-    filled bar with that source bar, so a live session (time at each source bar's
-    close) publishes it at the same time.
+    :func:`window_bounds`, cut or not), or when its last source bar closes if that
+    is later (a source bar that opens in a window and crosses its end, which only a
+    trading day misaligned with the source width allows). A filled bar
+    (``quality == 0``) is known only once a later source bar of the same trading day
+    exists, i.e. at the close of the first source bar after its window: publishing
+    it at its window's end would reveal that the day trades on. The times are made
+    non-decreasing, so bars are published in order.
 
-    :param derived: bars from :func:`resample` of ``source_ts``' series.
+    :class:`IncrementalResampler` returns each bar at these times in a session whose
+    time moves to each source bar's close (a filled bar with the source bar that
+    follows it), so replay and live publish the same bars at the same times.
+
+    :param derived: bars from :func:`resample` of ``source_ts``' series (bars of a
+        coarser file prepended before ``source_ts`` starts are kept at their ends).
     :param source_ts: the source bars' open times, ascending.
     :param minutes: derived width in minutes.
     :param source_minutes: width of the source bars in minutes.
     :param calendar: the calendar the bars were built with.
-    :returns: int64 ns, one per derived bar.
+    :returns: int64 ns, one per derived bar, non-decreasing.
     """
     width_ns, _ = window_width(minutes, source_minutes)
+    source_ns = source_minutes * NS_PER_MINUTE
     _, ends = window_bounds(derived.ts, width_ns, calendar)
-    ends = np.array(ends, dtype=np.int64)
-    if derived.quality is None:
-        return ends
-    filled = np.flatnonzero(derived.quality == 0.0)
-    if len(filled):
-        after = np.searchsorted(source_ts, ends[filled], side="left")
-        ends[filled] = source_ts[after] + source_minutes * NS_PER_MINUTE
-    return ends
+    at = np.array(ends, dtype=np.int64)
+    source_ts = np.asarray(source_ts, dtype=np.int64)
+    if len(at) == 0 or len(source_ts) == 0:
+        return at
+    last = np.maximum(np.searchsorted(source_ts, at, side="left") - 1, 0)
+    inside = (source_ts[last] >= derived.ts) & (source_ts[last] < at)
+    at[inside] = np.maximum(at[inside], source_ts[last[inside]] + source_ns)
+    if derived.quality is not None:
+        filled = np.flatnonzero(derived.quality == 0.0)
+        after = np.searchsorted(source_ts, at[filled], side="left")
+        known = after < len(source_ts)
+        filled, after = filled[known], after[known]
+        at[filled] = np.maximum(at[filled], source_ts[after] + source_ns)
+    return np.maximum.accumulate(at)
 
 
 class IncrementalResampler:
@@ -391,6 +412,8 @@ class IncrementalResampler:
         "_present",
         "_last_ts",
         "_closed_until",
+        "_day_start",
+        "_day_end",
         "_done_day",
         "_done_close",
     )
@@ -417,6 +440,7 @@ class IncrementalResampler:
         self._present = 0
         self._last_ts: int | None = None
         self._closed_until: int | None = None
+        self._day_start = self._day_end = 0
         self._done_day: int | None = None
         self._done_close = 0.0
 
@@ -487,7 +511,7 @@ class IncrementalResampler:
             self._present += 1
             return None
         done = None if self._start is None else self._emit()
-        start, end, day = _windows(ts, self.width_ns, self._rule)
+        start, end, day = self._window_of(ts)
         if self.empty == "fill" and self._done_day == day:
             assert self._closed_until is not None
             filled = self._filled(self._closed_until, start)
@@ -506,6 +530,13 @@ class IncrementalResampler:
         self._volume = float(volume)
         self._present = 1
         return done
+
+    def _window_of(self, ts: int) -> tuple[int, int, int]:
+        if self._rule is None:
+            return _windows(ts, self.width_ns, None)
+        if not self._day_start <= ts < self._day_end:
+            self._day_start, self._day_end = self._rule.day_of(ts)
+        return _cut(ts, self.width_ns, self._day_start, self._day_end)
 
     def close_through(self, t_ns: int) -> BarArrays | None:
         """Close the open window if session time ``t_ns`` reached its end.

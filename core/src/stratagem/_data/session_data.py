@@ -7,13 +7,16 @@ published length ``n``. The processor is the single writer; strategies read thro
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from stratagem._data.bars import VALUE_COLUMNS
 from stratagem._data.intervals import canonical_interval, interval_ns
+from stratagem._data.resample import window_bounds, window_capacity, window_quality
 from stratagem._data.timeline import bar_close, visible_count
+from stratagem._data.trading_days import TradingCalendar
+from stratagem._records import Bar
 
 
 class Bars:
@@ -237,6 +240,45 @@ class SessionData:
 
     def __init__(self) -> None:
         self._series: dict[tuple[str, str], BarSeries] = {}
+        #: the base stream every derived series is built from
+        self.base_interval = "1m"
+        #: the trading-day rule of each symbol's derived windows (None: UTC windows)
+        self.calendar_of: Callable[[str], TradingCalendar | None] = lambda _: None
+
+    def developing(self, symbol: str, interval: str, t_ns: int) -> Bar | None:
+        """The bar of ``(symbol, interval)``'s window still open at session time
+        ``t_ns``, from the base bars visible then; None when no window is open (the
+        newest base bar's window has closed, or there is none).
+
+        Reads the base series in place: nothing is copied per strategy.
+        """
+        base = self.series(symbol, self.base_interval)
+        derived = self.series(symbol, interval)
+        count = base.visible_at(t_ns)
+        if count == 0 or not derived.derived:
+            return None
+        ts = base._cols["ts"]
+        calendar = self.calendar_of(symbol)
+        start, end = window_bounds(int(ts[count - 1]), derived.width_ns, calendar)
+        if end <= t_ns:
+            return None
+        first = int(np.searchsorted(ts[:count], start, side="left"))
+        cols = base._cols
+        volume = 0.0
+        for value in cols["volume"][first:count].tolist():
+            volume += value  # left to right, as the closed bar sums it
+        present = count - first
+        return Bar(
+            ts=int(start),
+            open=float(cols["open"][first]),
+            high=float(cols["high"][first:count].max()),
+            low=float(cols["low"][first:count].min()),
+            close=float(cols["close"][count - 1]),
+            volume=volume,
+            quality=float(
+                window_quality(present, window_capacity(start, end, base.width_ns))
+            ),
+        )
 
     def add_series(
         self,

@@ -76,9 +76,7 @@ class TradingCalendar:
                 f"'America/New_York' (install the 'tzdata' package where the system "
                 f"has no zone database)"
             ) from None
-        if not isinstance(self.day_start, str) or not _HH_MM.fullmatch(
-            self.day_start
-        ):
+        if not isinstance(self.day_start, str) or not _HH_MM.fullmatch(self.day_start):
             raise ValueError(
                 f"day_start must be a local time 'HH:MM' from '00:00' to '23:59', "
                 f"got {self.day_start!r}"

@@ -263,7 +263,7 @@ class StrategyManager:
         while pending and steps:
             seq = self._next_seq()
             sent = perf_ns()
-            subscribed = {thread: thread.ctx.subscriptions for thread in pending}
+            subscribed = {thread: thread.ctx.routing for thread in pending}
             for thread, todo in pending.items():
                 handed = built.get(thread)
                 if handed is None:
@@ -302,7 +302,7 @@ class StrategyManager:
             kept: dict[StrategyThread, list[Step]] = {}
             for thread, position in stopped.items():
                 todo = pending[thread]
-                if thread.ctx.subscriptions is subscribed[thread]:
+                if thread.ctx.routing is subscribed[thread]:
                     # stopped after a signal, to hear its fills: the steps it has
                     # not handled are the rest of the same list
                     rest[thread] = todo[position + 1 :]
@@ -418,7 +418,7 @@ class StrategyManager:
         for thread in self.threads:
             if thread.quarantined:
                 continue
-            for key in sorted(thread.ctx.subscriptions):
+            for key in sorted(thread.ctx.routing):
                 routes.setdefault(key, []).append(thread)
         self._routes = routes
         if set(routes) != self._subscribed:

@@ -168,24 +168,24 @@ class StrategyThread(threading.Thread):
             every step (the batch may have skipped steps nobody listened to).
         """
         ctx = self.ctx
-        subscriptions = ctx.subscriptions
+        routing = ctx.routing
         last = len(batch.steps) - 1
         record_wait = True
         signals = self.signals
         for position, step in enumerate(batch.steps):
             if self.quarantined:
                 return None
-            items = [item for item in step.items if item[0] in subscriptions]
+            items = [item for item in step.items if item[0] in routing]
             if items or step.fills:
                 emitted = len(signals)
                 self._handle_step(step, items, record_wait=record_wait)
                 record_wait = False
                 if self.trades and len(signals) != emitted and position < last:
                     return position
-            if ctx.subscriptions is not subscriptions:
+            if ctx.routing is not routing:
                 if position < last:
                     return position
-                subscriptions = ctx.subscriptions
+                routing = ctx.routing
         return None
 
     def _handle_step(
@@ -205,21 +205,26 @@ class StrategyThread(threading.Thread):
         metrics.steps += 1
         if step.fills:
             self._hear_fills(step.fills)
+        subscriptions = ctx.subscriptions
+        developing = ctx._developing_by_base
         for key, n in items:
             if self.quarantined:
                 break
-            ctx._cur_key = key
-            ctx._cur_n = n
-            ctx.new_bars = n - seen.get(key, n - 1)
-            seen[key] = n
-            self.busy_since = t0 = perf_ns()
-            try:
-                on_bars(ctx, key[0], key[1])
-            except Exception as exc:  # noqa: BLE001 - isolate any strategy failure
-                bar_ts = int(ctx.bars(*key).ts[-1])
-                self._on_failure(self, "on_bars", exc, key[0], bar_ts, False)
-            record(perf_ns() - t0)
-            metrics.notifications += 1
+            if key in subscriptions:
+                ctx._cur_key = key
+                ctx._cur_n = n
+                ctx.new_bars = n - seen.get(key, n - 1)
+                seen[key] = n
+                self.busy_since = t0 = perf_ns()
+                try:
+                    on_bars(ctx, key[0], key[1])
+                except Exception as exc:  # noqa: BLE001 - isolate any failure
+                    bar_ts = int(ctx.bars(*key).ts[-1])
+                    self._on_failure(self, "on_bars", exc, key[0], bar_ts, False)
+                record(perf_ns() - t0)
+                metrics.notifications += 1
+            if developing and key in developing:
+                self._notify_developing(developing[key])
         self.busy_since = 0
         ctx._cur_key = None
         if len(timings.pending) >= 4096:
@@ -249,6 +254,24 @@ class StrategyThread(threading.Thread):
             self._on_failure(self, message.kind, exc, message.symbol, None, False)
         finally:
             self.busy_since = 0
+
+    def _notify_developing(self, keys: Sequence[tuple[str, str]]) -> None:
+        """A base bar landed: notify the partial subscriptions whose window is still
+        open (``ctx.developing`` has its bar; ``ctx.new_bars`` is 0)."""
+        ctx = self.ctx
+        for key in keys:
+            if self.quarantined or ctx.developing(*key) is None:
+                continue
+            ctx._cur_key = key
+            ctx._cur_n = ctx._data.series(*key).visible_at(ctx.time_ns)
+            ctx.new_bars = 0
+            self.busy_since = t0 = perf_ns()
+            try:
+                self._hooks.on_bars(ctx, key[0], key[1])
+            except Exception as exc:  # noqa: BLE001 - isolate any strategy failure
+                self._on_failure(self, "on_bars", exc, key[0], None, False)
+            self.metrics.call_time.pending.append(perf_ns() - t0)
+            self.metrics.notifications += 1
 
     def _hear_fills(self, fills: Sequence[Fill]) -> None:
         ctx = self.ctx

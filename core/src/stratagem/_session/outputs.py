@@ -54,6 +54,7 @@ SIGNAL_COLUMNS = (
     "side",
     "strength",
     "reason",
+    "partial",
 )
 
 
@@ -138,6 +139,7 @@ def write_signals_csv(path: Path, signals: Sequence[Signal]) -> None:
                     str(s.side),
                     "" if s.strength is None else repr(float(s.strength)),
                     s.reason or "",
+                    "partial" if s.partial else "",
                 ]
             )
 

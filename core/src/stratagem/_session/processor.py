@@ -85,6 +85,8 @@ class DataProcessor:
         self.minutes = [base_minutes, *sorted(set(derived_minutes) - {base_minutes})]
         self.calendars = dict(calendars or {})
         self.empty = empty
+        data.base_interval = self.base_interval
+        data.calendar_of = self.calendar_of
         #: derived bars the ``fill`` policy made, per series
         self.filled: dict[SeriesKey, int] = {}
         self.warmup_bars = warmup_bars
