@@ -387,7 +387,8 @@ def run(
     from stratagem._data.sources import DataSourceError
     from stratagem._data.validation import BarValidationError
     from stratagem._plugins.loader import describe_failure
-    from stratagem._session.run import RunOptions, RunSetupError, run_session
+    from stratagem._session.build import SessionSetupError
+    from stratagem._session.run import RunOptions, run_session
 
     console = Console(stderr=True)
     _configure_logging(console, state.verbose)
@@ -404,7 +405,7 @@ def run(
     )
     try:
         outcome = run_session(loaded, options)
-    except (RunSetupError, DataSourceError, BarValidationError) as exc:
+    except (SessionSetupError, DataSourceError, BarValidationError) as exc:
         console.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(EXIT_USAGE)
     if outcome.bad_input:

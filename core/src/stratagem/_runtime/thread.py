@@ -205,12 +205,13 @@ class StrategyThread(threading.Thread):
         metrics.steps += 1
         if step.fills:
             self._hear_fills(step.fills)
-        subscriptions = ctx.subscriptions
         developing = ctx._developing_by_base
-        for key, n in items:
-            if self.quarantined:
-                break
-            if key in subscriptions:
+        if developing:
+            self._handle_items_with_developing(items, developing)
+        else:
+            for key, n in items:
+                if self.quarantined:
+                    break
                 ctx._cur_key = key
                 ctx._cur_n = n
                 ctx.new_bars = n - seen.get(key, n - 1)
@@ -223,8 +224,6 @@ class StrategyThread(threading.Thread):
                     self._on_failure(self, "on_bars", exc, key[0], bar_ts, False)
                 record(perf_ns() - t0)
                 metrics.notifications += 1
-            if developing and key in developing:
-                self._notify_developing(developing[key])
         self.busy_since = 0
         ctx._cur_key = None
         if len(timings.pending) >= 4096:
@@ -254,6 +253,36 @@ class StrategyThread(threading.Thread):
             self._on_failure(self, message.kind, exc, message.symbol, None, False)
         finally:
             self.busy_since = 0
+
+    def _handle_items_with_developing(
+        self,
+        items: list,
+        developing: dict[tuple[str, str], list[tuple[str, str]]],
+    ) -> None:
+        """The step's items when some subscriptions are ``partial``: a base item
+        may be routed only for them, and notifies their open windows."""
+        ctx = self.ctx
+        subscriptions = ctx.subscriptions
+        seen = ctx._seen
+        metrics = self.metrics
+        for key, n in items:
+            if self.quarantined:
+                break
+            if key in subscriptions:
+                ctx._cur_key = key
+                ctx._cur_n = n
+                ctx.new_bars = n - seen.get(key, n - 1)
+                seen[key] = n
+                self.busy_since = t0 = perf_ns()
+                try:
+                    self._hooks.on_bars(ctx, key[0], key[1])
+                except Exception as exc:  # noqa: BLE001 - isolate any failure
+                    bar_ts = int(ctx.bars(*key).ts[-1])
+                    self._on_failure(self, "on_bars", exc, key[0], bar_ts, False)
+                metrics.call_time.pending.append(perf_ns() - t0)
+                metrics.notifications += 1
+            if key in developing:
+                self._notify_developing(developing[key])
 
     def _notify_developing(self, keys: Sequence[tuple[str, str]]) -> None:
         """A base bar landed: notify the partial subscriptions whose window is still

@@ -16,7 +16,6 @@ from stratagem._session.build import (
     INPUT_ERRORS,
     Session,
     SessionOutcome,
-    SessionSetupError,
     SessionSpec,
     build_session,
 )
@@ -34,8 +33,6 @@ EXIT_CODES = {
     RunStatus.INTERRUPTED: 130,
 }
 BAD_INPUT = INPUT_ERRORS
-
-RunSetupError = SessionSetupError
 
 
 @dataclass
