@@ -383,6 +383,8 @@ def test_sharpe_uses_the_last_equity_of_each_utc_day() -> None:
     # by hand: mean 1/30, deviations 2/30, -4/30, 2/30, variance 24/900 / 2,
     # so mean / std = 1 / sqrt(12)
     assert daily_sharpe(times, equity) == pytest.approx(math.sqrt(365 / 12))
+    # equities trade 252 days a year
+    assert daily_sharpe(times, equity, 252) == pytest.approx(math.sqrt(252 / 12))
     # two days give one return: undefined; a flat curve has no deviation
     assert daily_sharpe(times[:6], equity[:6]) is None
     assert daily_sharpe(times, np.full(12, 100.0)) is None

@@ -209,6 +209,13 @@ class ExecutionConfig(_Model):
     reject_insufficient_cash: bool = Field(
         False, description="Refuse a buy whose cost and fee exceed the book's cash."
     )
+    days_per_year: int = Field(
+        365,
+        ge=1,
+        le=366,
+        description="Trading days a year, to annualise the Sharpe ratio: 365 for "
+        "markets open every day (crypto), 252 for equities.",
+    )
     on_error: ErrorPolicy = Field(
         ErrorPolicy.QUARANTINE,
         description="When the broker raises: 'continue' (ask again at the next "

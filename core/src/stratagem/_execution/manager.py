@@ -381,6 +381,7 @@ class ExecutionManager:
             steps.astype(np.int64),
             self.cancelled,
             self.base_ns,
+            self.config.days_per_year,
         )
 
     # --- failures -------------------------------------------------------------------

@@ -30,13 +30,25 @@ from stratagem._records import Fill, Side
 #: a quantity smaller than this is zero (what float subtraction leaves of a lot)
 QTY_EPSILON = 1e-12
 NS_PER_DAY = 1440 * NS_PER_MINUTE
-#: the rule of ``sharpe``, stated in ``portfolio.json``
-ANNUALISATION = (
-    "sharpe = mean / standard deviation (ddof=1) of the daily returns of the "
-    "book's equity at the last session step of each UTC day, times sqrt(365) "
-    "because crypto trades every day; null with fewer than 2 daily returns or a "
-    "zero deviation"
-)
+#: days per year the Sharpe ratio is annualised with by default: crypto trades
+#: every day (equities: 252)
+DAYS_PER_YEAR = 365
+
+
+def annualisation(days_per_year: int = DAYS_PER_YEAR) -> str:
+    """The rule of ``sharpe``, as ``portfolio.json`` states it.
+
+    :param days_per_year: the trading days per year the ratio is annualised with.
+    """
+    return (
+        "sharpe = mean / standard deviation (ddof=1) of the daily returns of the "
+        "book's equity at the last session step of each UTC day, times "
+        f"sqrt({days_per_year}) ({days_per_year} trading days a year); null with "
+        "fewer than 2 daily returns or a zero deviation"
+    )
+
+
+ANNUALISATION = annualisation()
 
 FILL_COLUMNS = ("ts", "book", "symbol", "side", "qty", "price", "fee")
 TRADE_COLUMNS = (
@@ -291,6 +303,7 @@ class PortfolioResult:
     :param equity: per book, its equity rows.
     :param stats: per book, its figures.
     :param cancelled: the orders cancelled at the end of the session, as given.
+    :param annualisation: the Sharpe rule, as stated in ``portfolio.json``.
     """
 
     books: tuple[str, ...]
@@ -300,6 +313,7 @@ class PortfolioResult:
     equity: Mapping[str, EquityRows]
     stats: Mapping[str, BookStats]
     cancelled: tuple[Mapping[str, Any], ...] = ()
+    annualisation: str = ANNUALISATION
 
 
 def build_portfolio(
@@ -310,6 +324,7 @@ def build_portfolio(
     step_times: np.ndarray,
     cancelled: Sequence[Mapping[str, Any]] = (),
     bar_ns: int = NS_PER_MINUTE,
+    days_per_year: int = DAYS_PER_YEAR,
 ) -> PortfolioResult:
     """Replay a session's fills into books, equity curves and statistics.
 
@@ -327,6 +342,7 @@ def build_portfolio(
     :param cancelled: the orders cancelled at the end of the session, JSON-ready.
     :param bar_ns: width of the bars in ``closes`` (the session's base stream): a
         bar's close is known at its open time plus this.
+    :param days_per_year: trading days a year, to annualise the Sharpe ratio.
     :raises ValueError: for a non-positive cash, an unknown or repeated book, fills
         out of order, a fill after the last step or a symbol without closes.
     """
@@ -356,7 +372,7 @@ def build_portfolio(
         trades.extend(book.trades)
         open_lots.extend(book.open_lots())
         equity[book_id] = _changed_rows(steps, curve, cash, exposure)
-        stats[book_id] = _book_stats(book, steps, curve, held)
+        stats[book_id] = _book_stats(book, steps, curve, held, days_per_year)
     return PortfolioResult(
         books=ids,
         fills=tuple(fills),
@@ -365,6 +381,7 @@ def build_portfolio(
         equity=equity,
         stats=stats,
         cancelled=tuple(cancelled),
+        annualisation=annualisation(days_per_year),
     )
 
 
@@ -450,7 +467,11 @@ def _changed_rows(
 
 
 def _book_stats(
-    book: Book, steps: np.ndarray, equity: np.ndarray, held: np.ndarray
+    book: Book,
+    steps: np.ndarray,
+    equity: np.ndarray,
+    held: np.ndarray,
+    days_per_year: int,
 ) -> BookStats:
     final = float(equity[-1]) if len(equity) else book.initial_cash
     pnl = final - book.initial_cash
@@ -466,7 +487,7 @@ def _book_stats(
         trades=len(trades),
         win_rate=wins / len(trades) if trades else None,
         max_drawdown_pct=max_drawdown_pct(equity),
-        sharpe=daily_sharpe(steps, equity),
+        sharpe=daily_sharpe(steps, equity, days_per_year),
         exposure_pct=float(held.mean() * 100.0) if len(held) else 0.0,
     )
 
@@ -485,11 +506,14 @@ def max_drawdown_pct(equity: np.ndarray) -> float:
     return float(fall.max() * 100.0)
 
 
-def daily_sharpe(step_times: np.ndarray, equity: np.ndarray) -> float | None:
-    """The annualised Sharpe ratio of :data:`ANNUALISATION`.
+def daily_sharpe(
+    step_times: np.ndarray, equity: np.ndarray, days_per_year: int = DAYS_PER_YEAR
+) -> float | None:
+    """The annualised Sharpe ratio of :func:`annualisation`.
 
     :param step_times: the step times, int64 ns, sorted.
     :param equity: the equity at each step.
+    :param days_per_year: trading days a year.
     :returns: the ratio, or None with fewer than 2 daily returns or no deviation.
     """
     steps = np.asarray(step_times, dtype=np.int64)
@@ -506,7 +530,7 @@ def daily_sharpe(step_times: np.ndarray, equity: np.ndarray) -> float | None:
         deviation = float(returns.std(ddof=1))
         if not (deviation > 0 and math.isfinite(deviation)):
             return None
-        ratio = float(returns.mean()) / deviation * math.sqrt(365)
+        ratio = float(returns.mean()) / deviation * math.sqrt(days_per_year)
     return ratio if math.isfinite(ratio) else None
 
 
@@ -548,7 +572,7 @@ def write_execution_outputs(folder: Path, result: PortfolioResult) -> None:
         },
     )
     body = {
-        "annualisation": ANNUALISATION,
+        "annualisation": result.annualisation,
         "books": {b: result.stats[b].as_dict() for b in result.books},
         "cancelled": [dict(order) for order in result.cancelled],
     }
