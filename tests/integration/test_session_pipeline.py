@@ -17,7 +17,8 @@ from stratagem._data.session_data import SessionData
 from stratagem._data.timefmt import parse_ts
 from stratagem._runtime.manager import StrategyManager
 from stratagem._runtime.thread import StrategyInstance
-from stratagem._session.coordinator import LiveBar, SessionCoordinator
+from stratagem import LiveBar
+from stratagem._session.coordinator import SessionCoordinator
 from stratagem._session.processor import DataProcessor
 from stratagem.testing import MemorySource, load_bars, run_strategy
 

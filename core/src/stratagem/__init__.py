@@ -21,8 +21,9 @@ if TYPE_CHECKING:
         interval_minutes,
     )
     from stratagem._data.session_data import Bars
+    from stratagem._data.sources import open_bar_files
     from stratagem._follow import FollowingStrategy
-    from stratagem._protocols import BarSource, Broker, Scanner
+    from stratagem._protocols import BarSource, Broker, LiveSource, Scanner
     from stratagem._records import (
         Bar,
         BookMode,
@@ -68,6 +69,8 @@ _EXPORTS: dict[str, str] = {
     "Fill": "stratagem._records",
     "FollowingStrategy": "stratagem._follow",
     "IntervalError": "stratagem._data.intervals",
+    "LiveBar": "stratagem._records",
+    "LiveSource": "stratagem._protocols",
     "MetricsReport": "stratagem._records",
     "Mode": "stratagem._records",
     "NS_PER_MINUTE": "stratagem._data.intervals",
@@ -91,6 +94,7 @@ _EXPORTS: dict[str, str] = {
     "build_session": "stratagem._session.build",
     "canonical_interval": "stratagem._data.intervals",
     "interval_minutes": "stratagem._data.intervals",
+    "open_bar_files": "stratagem._data.sources",
 }
 
 __all__ = [
@@ -107,6 +111,8 @@ __all__ = [
     "Fill",
     "FollowingStrategy",
     "IntervalError",
+    "LiveBar",
+    "LiveSource",
     "MetricsReport",
     "Mode",
     "NS_PER_MINUTE",
@@ -132,6 +138,7 @@ __all__ = [
     "canonical_interval",
     "hookimpl",
     "interval_minutes",
+    "open_bar_files",
 ]
 
 

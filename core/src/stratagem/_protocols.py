@@ -7,9 +7,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    import threading
+    from collections.abc import Iterator
+
     from stratagem._data.bars import BarArrays
     from stratagem._data.session_data import Bars
-    from stratagem._records import Fill, Order
+    from stratagem._records import Fill, LiveBar, Order
     from stratagem._session.coordinator import ScanContext
 
 
@@ -61,4 +64,28 @@ class Broker(Protocol):
             ``decision_ns``.
         :param bars: the order symbol's 1m bars published so far (read-only).
         """
+        ...
+
+
+@runtime_checkable
+class LiveSource(Protocol):
+    """A bar source that also streams bars as they close (a live feed): a session
+    over it runs live. ``load`` gives the warm-up history before ``start_ns``."""
+
+    def available(self, symbol: str, interval: str) -> bool: ...
+
+    def load(
+        self,
+        symbol: str,
+        interval: str,
+        *,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+    ) -> BarArrays: ...
+
+    def stream(
+        self, symbols: Sequence[str], start_ns: int, stop: threading.Event
+    ) -> Iterator[LiveBar]:
+        """Closed base bars of ``symbols`` opening at or after ``start_ns``, in
+        arrival order; returns when the feed ends for good or ``stop`` is set."""
         ...

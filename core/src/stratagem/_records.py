@@ -176,6 +176,28 @@ class Bar:
 
 
 @dataclass(frozen=True, slots=True)
+class LiveBar:
+    """One closed base bar from a live feed, as a live data source yields it.
+
+    :param symbol: the session's symbol.
+    :param ts: open time, int64 ns since the epoch (UTC).
+    :param open: open price.
+    :param high: high price.
+    :param low: low price.
+    :param close: close price.
+    :param volume: volume.
+    """
+
+    symbol: str
+    ts: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+@dataclass(frozen=True, slots=True)
 class StrategySpec:
     """A strategy offered by a plugin through ``stratagem_strategies``.
 

@@ -72,8 +72,36 @@ class CliState:
         )
 
 
+#: entry point group of commands that plugins add (``stratagem feed serve`` …)
+COMMANDS_GROUP = "stratagem.commands"
+
+
 class StratagemGroup(click.Group):
-    """A group that turns expected errors into exit codes."""
+    """A group that turns expected errors into exit codes and attaches the commands
+    plugins offer under :data:`COMMANDS_GROUP`, imported only when used."""
+
+    def _plugin_commands(self) -> dict[str, EntryPoint]:
+        from importlib.metadata import entry_points
+
+        return {ep.name: ep for ep in entry_points(group=COMMANDS_GROUP)}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._plugin_commands()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            return command
+        ep = self._plugin_commands().get(cmd_name)
+        if ep is None:
+            return None
+        try:
+            found = ep.load()
+            if not isinstance(found, click.Command):
+                raise TypeError(f"{ep.value} is {found!r}, not a click command")
+        except Exception as exc:
+            return _unavailable(cmd_name, ep, exc)
+        return found
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -109,6 +137,24 @@ def _exit_for(ctx: click.Context, exc: Exception) -> None:
             err=True,
         )
     ctx.exit(1)
+
+
+def _unavailable(name: str, ep: EntryPoint, exc: Exception) -> click.Command:
+    dist = getattr(ep, "dist", None)
+    origin = f"{dist.name} {dist.version}" if dist is not None else ep.value
+    reason = f"{type(exc).__name__}: {exc}"
+
+    def fail() -> None:
+        raise click.ClickException(
+            f"command {name!r} ({origin}, entry point {ep.value}) cannot load: {reason}"
+        )
+
+    return click.Command(
+        name,
+        callback=fail,
+        help=f"Unavailable: {reason}",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
 
 
 def _state(ctx: click.Context) -> CliState:

@@ -87,6 +87,21 @@ class DataConfig(_Model):
         description="Bad bars: 'reject' refuses to start and lists them; 'drop' "
         "removes, counts and reports them.",
     )
+    url: str | None = Field(
+        None,
+        description="A live source's address, e.g. 'ws://127.0.0.1:8765' for the "
+        "websocket source.",
+    )
+    history: str | None = Field(
+        None,
+        description="A live source's warm-up history: a folder laid out like 'path' "
+        "(relative to the config file); bars before the session start come from it.",
+    )
+    symbol_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="A live source's symbol names to the session's, e.g. "
+        "{'ETHBTC': 'ETH_BTC'} (default: the session symbol without '_').",
+    )
 
 
 class ScannerConfig(_Model):

@@ -35,6 +35,7 @@ from stratagem._data.validation import (
     ValidationReport,
     validate_bars,
 )
+from stratagem._records import ValidationPolicy
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("timestamp", *VALUE_COLUMNS)
 OPTIONAL_COLUMNS: tuple[str, ...] = ("quality",)
@@ -595,3 +596,14 @@ def write_bars_parquet(path: Path | str, arrays: BarArrays) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.table(columns), path)
     return path
+
+
+def open_bar_files(root: Path | str, validation: str = "reject") -> FileBarSource:
+    """The CSV bar files under ``root`` (``<interval>/<SYMBOL>.csv``) as a bar source,
+    validated by the same rules as a session's; for plugins that read history (a
+    live feed's warm-up) or tools.
+
+    :param root: the folder.
+    :param validation: ``reject`` or ``drop``.
+    """
+    return CsvBarSource(Path(root), validation=ValidationPolicy(validation))

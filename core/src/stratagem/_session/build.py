@@ -31,7 +31,7 @@ from stratagem._execution.manager import ExecutionManager
 from stratagem._execution.portfolio import PortfolioResult
 from stratagem._plugins.failures import FailureLedger, FailureRecord, PluginRef
 from stratagem._plugins.hooks import PluginHooks
-from stratagem._protocols import BarSource, Scanner
+from stratagem._protocols import BarSource, LiveSource, Scanner
 from stratagem._records import (
     BrokerSpec,
     EmptyWindows,
@@ -118,7 +118,14 @@ class SessionSpec:
     data_root: Path | None = None
 
     @property
+    def live(self) -> bool:
+        """Whether the source streams bars as they close (a live session)."""
+        return isinstance(self.source, LiveSource)
+
+    @property
     def mode(self) -> Mode:
+        if self.live:
+            return Mode.LIVE
         return Mode.DATA_DRIVEN if self.speed_multiplier == 0 else Mode.CLOCK_DRIVEN
 
     @classmethod
@@ -164,9 +171,7 @@ class SessionSpec:
                 )
                 for item in loaded.strategies
             ),
-            source=loaded.data_source.factory(
-                root, {"validation": cfg.data.validation}
-            ),
+            source=_source(loaded, root),
             derived_minutes=tuple(cfg.derived_minutes),
             base_minutes=cfg.base_minutes,
             calendars=_calendars(cfg.bars),
@@ -208,6 +213,24 @@ def _calendars(bars: Any) -> dict[str, TradingCalendar]:
     return calendars
 
 
+def _source(loaded: LoadedSession, root: Path | None) -> BarSource:
+    """The config's data source; a file source needs a data folder."""
+    cfg = loaded.config.session_data_config
+    options = {
+        "validation": cfg.data.validation,
+        "url": cfg.data.url,
+        "symbol_map": dict(cfg.data.symbol_map),
+        "interval": cfg.base_interval,
+    }
+    source: BarSource = loaded.data_source.factory(root, options)
+    if root is None and not isinstance(source, LiveSource):
+        raise SessionSetupError(
+            f"{loaded.path}: no data folder; pass --data DIR or set "
+            "session_data_config.data.path"
+        )
+    return source
+
+
 def _broker(loaded: LoadedSession) -> tuple[PluginRef, BrokerSpec] | None:
     execution = loaded.config.session_data_config.execution
     if execution is None or loaded.broker is None:
@@ -224,18 +247,20 @@ def _broker(loaded: LoadedSession) -> tuple[PluginRef, BrokerSpec] | None:
     return ref, loaded.broker
 
 
-def _data_root(loaded: LoadedSession, data_dir: Path | None) -> Path:
+def _data_root(loaded: LoadedSession, data_dir: Path | None) -> Path | None:
+    """The data folder: ``--data``, else ``data.path``, else a live source's
+    ``data.history``; None when none is given (a live source without history)."""
     cfg = loaded.config.session_data_config
     if data_dir is not None:
         root, origin = Path(data_dir), "--data"
     elif cfg.data.path is not None:
         root = (loaded.path.parent / cfg.data.path).resolve()
         origin = f"{loaded.path}: session_data_config.data.path"
+    elif cfg.data.history is not None:
+        root = (loaded.path.parent / cfg.data.history).resolve()
+        origin = f"{loaded.path}: session_data_config.data.history"
     else:
-        raise SessionSetupError(
-            f"{loaded.path}: no data folder; pass --data DIR or set "
-            "session_data_config.data.path"
-        )
+        return None
     if not root.is_dir():
         raise SessionSetupError(f"data folder {root} (from {origin}) does not exist")
     return root
@@ -336,7 +361,14 @@ class Session:
         :raises DataSourceError: listing every file that is missing or unreadable.
         :raises BarValidationError: for a file refused under ``reject``.
         """
-        self.coordinator.read_all()
+        if not self.spec.live:
+            self.coordinator.read_all()
+            return
+        # a live session warms up from whatever history its source has
+        source, base = self.spec.source, self.processor.base_interval
+        for symbol in self.spec.symbols:
+            if source.available(symbol, base):
+                source.load(symbol, base, end_ns=self.spec.start_ns)
 
     def subscribe(self, listener: SessionListener) -> None:
         """Have ``listener`` told when the session ends (output writers)."""
@@ -363,7 +395,9 @@ class Session:
 
         def session_main() -> None:
             try:
-                box["result"] = self.coordinator.run()
+                box["result"] = (
+                    self._run_live() if self.spec.live else self.coordinator.run()
+                )
             except BaseException as exc:  # handed to this thread, never lost
                 box["error"] = exc
             finally:
@@ -418,6 +452,18 @@ class Session:
         if interrupts > 1 and thread.is_alive():
             self.coordinator.result.status = RunStatus.INTERRUPTED
         return self._finish(box.get("error"))
+
+    def _run_live(self) -> SessionResult:
+        """Warm up from the source's history, then step at every bar it streams."""
+        spec = self.spec
+        source = spec.source
+        assert isinstance(source, LiveSource)
+        base_ns = self.processor.base_ns
+        start = spec.start_ns
+        if start is None:  # from now: the open of the base bar in progress
+            start = time.time_ns() // base_ns * base_ns
+        feed = source.stream(spec.symbols, start, self.coordinator.stop_event)
+        return self.coordinator.run_live(feed, start)
 
     def _finish(self, error: BaseException | None) -> SessionOutcome:
         result = self.coordinator.result
@@ -486,8 +532,11 @@ class Session:
             "symbols_added": [i.as_dict() for i in result.insertions],
             "live_bars_dropped": processor.dropped_live,
         }
-        if self.mode is not Mode.DATA_DRIVEN:
+        if self.mode is Mode.CLOCK_DRIVEN:
             system.update(self.coordinator.drift())
+        feed_stats = getattr(self.spec.source, "feed_stats", None)
+        if callable(feed_stats):
+            system.update({f"feed_{k}": v for k, v in feed_stats().items()})
         return MetricsReport(
             system=system, strategies=strategies, final=final, extra=dict(self.extra)
         )

@@ -24,7 +24,7 @@ from stratagem._data.validation import BarValidationError
 from stratagem._execution.manager import ExecutionManager
 from stratagem._plugins.failures import FailureLedger, PluginRef
 from stratagem._protocols import BarSource, Scanner
-from stratagem._records import ErrorPolicy, Mode, RunStatus
+from stratagem._records import ErrorPolicy, LiveBar, Mode, RunStatus
 from stratagem._runtime.manager import StrategyManager
 from stratagem._runtime.metrics import TimingStats
 from stratagem._session.processor import DataProcessor
@@ -33,19 +33,6 @@ log = logging.getLogger("stratagem.session")
 
 #: data-driven steps handed to strategy threads per barrier
 BATCH_STEPS = 256
-
-
-@dataclass(frozen=True)
-class LiveBar:
-    """One base bar from a live feed."""
-
-    symbol: str
-    ts: int
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
 
 
 @dataclass
@@ -152,6 +139,11 @@ class SessionCoordinator:
         self._wanted: list[tuple[str, str]] = []
 
     # --- control from other threads ---------------------------------------------
+
+    @property
+    def stop_event(self) -> threading.Event:
+        """Set when the session is asked to stop (a live feed watches it)."""
+        return self._stop
 
     def request_stop(self, reason: str = "interrupted") -> None:
         """Stop at the next step (Ctrl-C, SIGTERM); safe from any thread."""
@@ -384,9 +376,19 @@ class SessionCoordinator:
         self.lag.add(int((time.perf_counter() - due) * NS_PER_SECOND))
 
     def _live_units(self, feed: Iterable[LiveBar]) -> Iterable[list[ClockStep]]:
+        try:
+            yield from self._live_steps(feed)
+        finally:
+            close = getattr(feed, "close", None)
+            if callable(close):
+                close()  # the feed's connection ends with the session
+
+    def _live_steps(self, feed: Iterable[LiveBar]) -> Iterable[list[ClockStep]]:
         for bar in feed:
             if self._stop.is_set():
                 return
+            if self.end_ns is not None and bar.ts >= self.end_ns:
+                return  # the session's end: later bars are not in it
             if bar.symbol not in self.processor.symbols:
                 log.warning("live bar for %s, which is not in the session", bar.symbol)
                 continue
