@@ -10,14 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stratagem import Strategy, StrategyConfig, StrategyContext
+from stratagem import LiveBar, Strategy, StrategyConfig, StrategyContext
 from stratagem._builtin.scanners import ScheduleConfig, ScheduleScanner
 from stratagem._data.intervals import NS_PER_MINUTE, NS_PER_SECOND
 from stratagem._data.session_data import SessionData
 from stratagem._data.timefmt import parse_ts
 from stratagem._runtime.manager import StrategyManager
 from stratagem._runtime.thread import StrategyInstance
-from stratagem import LiveBar
 from stratagem._session.coordinator import SessionCoordinator
 from stratagem._session.processor import DataProcessor
 from stratagem.testing import MemorySource, load_bars, run_strategy

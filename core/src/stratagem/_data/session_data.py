@@ -134,17 +134,19 @@ class BarSeries:
         if old is not None:
             for name, col in old.items():
                 cols[name][: self.written] = col[: self.written]
-        self._cols = cols
-        self._ro = {}
+        readonly = {}
         for name, col in cols.items():
             view = col.view()
             view.flags.writeable = False
-            self._ro[name] = view
+            readonly[name] = view
         if not self.derived:
             # source bars are complete by definition; one shared constant column keeps
             # the per-bar memory of 1m data at 48 bytes
-            full = np.broadcast_to(np.float64(100.0), (capacity,))
-            self._ro["quality"] = full
+            readonly["quality"] = np.broadcast_to(np.float64(100.0), (capacity,))
+        # readers on other threads (live growth) see the old dicts or the new ones,
+        # each complete: both are built before either is swapped in
+        self._ro = readonly
+        self._cols = cols
 
     @property
     def capacity(self) -> int:
