@@ -63,17 +63,39 @@ def test_every_readme_command_works_in_a_fresh_venv(tmp_path: Path) -> None:
     env["VIRTUAL_ENV"] = str(venv)
     # hatch keeps its environments here: a fresh machine has none
     env["HATCH_DATA_DIR"] = str(tmp_path / "hatch-data")
-    for command in readme_commands():
-        done = subprocess.run(
-            ["bash", "-c", command],
-            cwd=work,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        assert done.returncode == 0, (
-            f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
-        )
+    # a line ending in '&' starts a server in the background, as in a terminal; it
+    # is stopped once every line has run
+    background: list[subprocess.Popen[str]] = []
+    try:
+        for command in readme_commands():
+            if command.endswith("&"):
+                background.append(
+                    subprocess.Popen(
+                        ["bash", "-c", f"exec {command[:-1].strip()}"],
+                        cwd=work,
+                        env=env,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                        text=True,
+                    )
+                )
+                continue
+            done = subprocess.run(
+                ["bash", "-c", command],
+                cwd=work,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=900,
+            )
+            assert done.returncode == 0, (
+                f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+            )
+    finally:
+        for process in background:
+            process.terminate()
+            process.wait(timeout=30)
+    live = work / "runs" / "live" / "manifest.json"
+    assert '"mode": "live"' in live.read_text()
     manifest = work / "runs" / "demo" / "manifest.json"
     assert '"status": "ok"' in manifest.read_text()
