@@ -343,17 +343,16 @@ def validate(
     for record in loaded.plugins.failures:
         click.echo(f"warning: {describe_failure(record)}", err=True)
     try:
-        build_session(SessionSpec.from_config(loaded, data_dir=data_dir)).check_inputs()
+        built = build_session(SessionSpec.from_config(loaded, data_dir=data_dir))
+        built.check_inputs()
     except (SessionSetupError, DataSourceError, BarValidationError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
     session = loaded.config.session_data_config
     ids = ", ".join(item.id for item in loaded.strategies) or "none"
-    mode = (
-        "data-driven"
-        if session.speed_multiplier == 0
-        else f"clock-driven x{session.speed_multiplier:g}"
-    )
+    mode = str(built.mode)
+    if built.mode == "clock-driven":
+        mode += f" x{session.speed_multiplier:g}"
     click.echo(
         f"{config}: valid: {_plural(len(loaded.strategies), 'strategy instance')} "
         f"({ids}) on {_plural(len(session.symbols), 'symbol')}; intervals "
