@@ -276,7 +276,10 @@ def _as_rows(bars) -> list[tuple]:
     ]
 
 
-def test_ctrl_c_flushes_outputs_and_exits_interrupted(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_flushes_outputs_and_exits_interrupted(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
     # the shipped demo, with the contrib strategies it names, as a user runs it
     out = tmp_path / "interrupted"
     process = subprocess.Popen(
@@ -311,12 +314,12 @@ def test_ctrl_c_flushes_outputs_and_exits_interrupted(tmp_path: Path) -> None:
 
     while not signalled() and time.monotonic() < deadline:
         time.sleep(0.1)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "interrupted"
-    assert "SIGINT" in manifest["reason"]
+    assert signum.name in manifest["reason"]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["system"]["steps"] > 0
     # what was written is the start of the full run's signals (clock-driven replay

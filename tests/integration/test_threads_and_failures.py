@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -128,3 +129,113 @@ def test_a_raising_scanner_follows_the_common_policy(
     assert outcome.result.status == "degraded"
     # the strategy was not affected
     assert outcome.metrics["quiet"]["notifications"] == 30
+
+
+class RaisesOnJoin(Subscriber):
+    def on_symbol_added(self, ctx, symbol) -> None:
+        raise RuntimeError(f"cannot follow {symbol}")
+
+
+class JoinAt:
+    def __init__(self, at_ns: int) -> None:
+        self.at_ns = at_ns
+
+    def scan(self, session) -> list[str]:
+        return ["B"] if session.time_ns >= self.at_ns else []
+
+
+def test_a_strategy_raising_in_on_symbol_added_is_quarantined_alone() -> None:
+    a = make_bars(np.arange(1.0, 41.0))
+    b = make_bars(np.arange(1.0, 41.0))
+    outcome = run_strategy(
+        [
+            ("quiet", Subscriber, StrategyConfig()),
+            ("joins", RaisesOnJoin, StrategyConfig()),
+        ],
+        bars={"A": a},
+        derived_intervals=(),
+        source=MemorySource({("A", "1m"): a, ("B", "1m"): b}),
+        scanners=[("join", JoinAt(int(a.ts[10])))],
+    )
+    (failure,) = outcome.failures
+    assert (failure.plugin.id, failure.hook, failure.action) == (
+        "joins",
+        "symbol_added",
+        "quarantine",
+    )
+    assert "cannot follow B" in failure.error
+    assert outcome.metrics["joins"]["state"] == "quarantined"
+    # the other strategy kept every bar of A
+    assert outcome.metrics["quiet"]["notifications"] == 40
+    assert outcome.result.status == "degraded"
+
+
+class ListSource:
+    """A live source in memory: streams given bars, no history."""
+
+    def __init__(self, bars: dict) -> None:
+        self.bars = bars
+
+    def available(self, symbol: str, interval: str) -> bool:
+        return False
+
+    def load(self, symbol, interval, *, start_ns=None, end_ns=None):
+        raise KeyError(symbol)
+
+    def stream(self, symbols, start_ns, stop):
+        from stratagem import LiveBar
+
+        rows = sorted(
+            (int(arrays.ts[i]), symbol, i)
+            for symbol, arrays in self.bars.items()
+            for i in range(len(arrays))
+        )
+        for ts, symbol, i in rows:
+            if stop.is_set():
+                return
+            arrays = self.bars[symbol]
+            yield LiveBar(
+                symbol,
+                ts,
+                float(arrays.open[i]),
+                float(arrays.high[i]),
+                float(arrays.low[i]),
+                float(arrays.close[i]),
+                float(arrays.volume[i]),
+            )
+
+
+class Slow(Subscriber):
+    def on_bars(self, ctx, symbol, interval) -> None:
+        time.sleep(0.002)
+
+
+def test_a_slow_strategy_in_live_mode_holds_its_bound_and_spares_the_others() -> None:
+    from stratagem._runtime.thread import StrategyInstance
+    from stratagem._session.build import SessionSpec, build_session
+
+    bars = make_bars(np.arange(1.0, 2001.0))
+    spec = SessionSpec(
+        symbols=["A"],
+        strategies=[
+            StrategyInstance(
+                "fast", Subscriber, StrategyConfig(), backpressure="block"
+            ),
+            StrategyInstance(
+                "slow", Slow, StrategyConfig(), inbox_size=8, backpressure="drop_oldest"
+            ),
+        ],
+        source=ListSource({"A": bars}),
+        start_ns=int(bars.ts[0]),
+    )
+    outcome = build_session(spec).run()
+    assert outcome.error is None and outcome.result.mode == "live"
+    slow, fast = (
+        outcome.metrics["strategies"]["slow"],
+        outcome.metrics["strategies"]["fast"],
+    )
+    # the bound held and the policy dropped what did not fit
+    assert slow["queue_max"] <= 8 and slow["dropped"] > 0 and slow["overruns"] > 0
+    assert slow["notifications"] + slow["dropped"] == 2000
+    # the fast strategy saw every bar
+    assert fast["dropped"] == 0 and fast["notifications"] == 2000
