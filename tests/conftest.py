@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
+import textwrap
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -103,3 +105,22 @@ def local_strategies(
     module = importlib.import_module(TEST_STRATEGIES_MODULE)
     assert Path(module.__file__).is_relative_to(local_dist_site), module.__file__
     return module
+
+
+@pytest.fixture
+def write_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[str, str], None]]:
+    """Write importable plugin modules into tmp_path; forget them afterwards."""
+    root = tmp_path / "plugin_modules"
+    root.mkdir()
+    monkeypatch.syspath_prepend(str(root))
+    written: list[str] = []
+
+    def write(module: str, source: str) -> None:
+        (root / f"{module}.py").write_text(textwrap.dedent(source))
+        written.append(module)
+
+    yield write
+    for module in written:
+        sys.modules.pop(module, None)

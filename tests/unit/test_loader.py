@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import sys
-import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from importlib.metadata import EntryPoint
-from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -102,25 +100,6 @@ def twin(label: str) -> str:
 
 def ep(name: str, value: str) -> EntryPoint:
     return EntryPoint(name, value, "stratagem")
-
-
-@pytest.fixture
-def write_module(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[WriteModule]:
-    """Write importable plugin modules into tmp_path; forget them afterwards."""
-    root = tmp_path / "plugin_modules"
-    root.mkdir()
-    monkeypatch.syspath_prepend(str(root))
-    written: list[str] = []
-
-    def write(module: str, source: str) -> None:
-        (root / f"{module}.py").write_text(textwrap.dedent(source))
-        written.append(module)
-
-    yield write
-    for module in written:
-        sys.modules.pop(module, None)
 
 
 @pytest.fixture

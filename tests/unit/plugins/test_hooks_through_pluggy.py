@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import sys
-import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from stratagem._plugins.loader import PluginStatus, load_plugins
@@ -19,24 +17,6 @@ from stratagem.testing import make_bars, run_strategy
 
 WriteModule = Callable[[str, str], None]
 SAMPLE = Path(__file__).resolve().parents[3] / "session_configs" / "sample_data"
-
-
-@pytest.fixture
-def write_module(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[WriteModule]:
-    root = tmp_path / "modules"
-    root.mkdir()
-    monkeypatch.syspath_prepend(str(root))
-    written: list[str] = []
-
-    def write(module: str, source: str) -> None:
-        (root / f"{module}.py").write_text(textwrap.dedent(source))
-        written.append(module)
-
-    yield write
-    for module in written:
-        sys.modules.pop(module, None)
 
 
 def ep(name: str, value: str) -> EntryPoint:
