@@ -28,9 +28,9 @@ import numpy as np
 from _common import Context, Result, Target
 
 TARGET_BYTES = 64.0
-#: the processor's replay-timeline attributes (private; absent ones count 0)
+#: the replay timeline's attributes (private; absent ones count 0)
 TIMELINE = (
-    "_times",
+    "times",
     "_ev_step",
     "_ev_series",
     "_ev_n",
@@ -88,7 +88,9 @@ def session_bytes(symbols: int, bars_per_symbol: int) -> dict[str, float]:
     added = time.perf_counter()
     processor.start(t0)
     started = time.perf_counter()
-    timeline = sum(_footprint(getattr(processor, name, None)) for name in TIMELINE)
+    timeline = sum(
+        _footprint(getattr(processor.timeline, name, None)) for name in TIMELINE
+    )
     by_interval: dict[str, int] = {}
     for series in data:
         by_interval[series.interval] = (

@@ -35,11 +35,13 @@ from _common import (  # noqa: E402
 
 BENCHMARKS = (
     "throughput",
+    "scale",
     "notify",
     "latency",
     "replay",
     "memory",
     "backpressure",
+    "sweep",
 )
 
 
@@ -54,6 +56,15 @@ def _git(*args: str) -> str | None:
             ["git", "-C", str(REPO), *args], capture_output=True, text=True, check=True
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def _version_of(distribution: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
         return None
 
 
@@ -85,6 +96,7 @@ def _meta(ctx: Context, data_root: Path) -> dict[str, Any]:
         "stratagem": stratagem.__version__,
         "numpy": numpy.__version__,
         "backtrader": bt_version,
+        "nautilus_trader": _version_of("nautilus_trader"),
         "quick": ctx.quick,
         "repeat": ctx.repeat,
         "data": str(data_root),
@@ -125,7 +137,7 @@ def render_markdown(meta: dict[str, Any], results: list[Result]) -> str:
     for result in results:
         for target in result.targets:
             lines.append(
-                f"| {result.key} | {target.name} | {fmt(target.value)} {target.unit} "
+                f"| {result.key} | {target.name} | {target.figure} {target.unit} "
                 f"({target.op} {fmt(target.threshold)}) | "
                 f"**{status_label(target, meta['quick'])}** |"
             )
@@ -259,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
             for target in result.targets:
                 ctx.log(
                     f"{name}: {status_label(target, args.quick)}: {target.name}: "
-                    f"{fmt(target.value)} {target.unit}"
+                    f"{target.figure} {target.unit}"
                 )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -282,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         for target in result.targets:
             print(
                 f"{status_label(target, args.quick)}: {result.key}: {target.name}: "
-                f"{fmt(target.value)} {target.unit} (target {target.op} "
+                f"{target.figure} {target.unit} (target {target.op} "
                 f"{fmt(target.threshold)})"
             )
     return 0

@@ -7,6 +7,7 @@ report, never how fast anything is.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import subprocess
@@ -18,7 +19,16 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 #: The shared real-data folder sits beside the repository: ``<repo>/../shared/data``.
 SHARED_DATA = REPO / ".." / "shared" / "data"
-BENCHMARKS = {"throughput", "notify", "latency", "replay", "memory", "backpressure"}
+BENCHMARKS = {
+    "throughput",
+    "scale",
+    "notify",
+    "latency",
+    "replay",
+    "memory",
+    "backpressure",
+    "sweep",
+}
 
 
 @pytest.fixture(scope="session")
@@ -71,3 +81,42 @@ def test_quick_bench_writes_every_benchmark(tmp_path: Path, shared_data: Path) -
     # tiny inputs measure nothing: a quick run meets or misses no target
     assert "**indicative" in markdown
     assert "**MET**" not in markdown and "**MISSED**" not in markdown
+
+
+def _bench_module(name: str):
+    """A module of bench/ (they import each other by plain name)."""
+    folder = str(REPO / "bench")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module(name)
+
+
+def test_timed_process_reports_the_child_alone() -> None:
+    common = _bench_module("_common")
+    held = b"\x01" * (200 * 2**20)  # the bench process is large; its child is not
+    small = common.timed_process([sys.executable, "-c", "pass"])
+    big = common.timed_process(
+        [sys.executable, "-c", "b = bytearray(120 * 2**20); print(len(b))"]
+    )
+    assert small.peak_rss < 60 * 2**20 < 120 * 2**20 < big.peak_rss < len(held)
+    assert big.value.strip() == str(120 * 2**20)
+    assert 0 < small.wall < big.wall and 0 < big.cpu
+    with pytest.raises(RuntimeError, match="exited 3"):
+        common.timed_process([sys.executable, "-c", "raise SystemExit(3)"])
+
+
+def test_scale_symbols_are_real_rows_renamed(tmp_path: Path, shared_data: Path) -> None:
+    scale = _bench_module("bench_scale")
+    source = shared_data / "bars" / "1m"
+    bars = scale.make_symbols(source, tmp_path, 12, quick=False)
+    made = sorted((tmp_path / "1m").glob("*.csv"))
+    assert [p.stem for p in made] == [f"S{k:04d}" for k in range(12)]
+    real = sorted(source.glob("*_BTC.csv"))
+    rows = 0
+    for index, path in enumerate(made):
+        lines = path.read_text().splitlines()
+        original = real[index % len(real)].read_text().splitlines()
+        kept = [row for row in original[1:] if "2018-01-25" <= row[:10] < "2018-01-27"]
+        assert lines == [original[0], *kept]
+        rows += len(kept)
+    assert bars == rows and 2000 * 12 < rows < 2880 * 12

@@ -244,6 +244,7 @@ def test_a_reused_out_folder_is_refused_or_replaced_without_stale_files(
         "metrics.json",
         "metrics.jsonl",
         "signals.csv",
+        "state.sqlite",
     ]
 
 

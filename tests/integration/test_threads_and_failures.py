@@ -160,7 +160,7 @@ def test_a_strategy_raising_in_on_symbol_added_is_quarantined_alone() -> None:
     (failure,) = outcome.failures
     assert (failure.plugin.id, failure.hook, failure.action) == (
         "joins",
-        "symbol_added",
+        "on_symbol_added",
         "quarantine",
     )
     assert "cannot follow B" in failure.error

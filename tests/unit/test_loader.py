@@ -688,6 +688,7 @@ def test_record_as_dict_is_json_ready(broken_set: list[EntryPoint]) -> None:
         "scanners": [],
         "data_sources": [],
         "brokers": [],
+        "reporters": [],
         "reporter": False,
         "builtin": False,
     }

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from stratagem._data.session_data import Bars
     from stratagem._data.sources import open_bar_files
     from stratagem._follow import FollowingStrategy
-    from stratagem._protocols import BarSource, Broker, LiveSource, Scanner
+    from stratagem._protocols import BarSource, Broker, LiveSource, Reporter, Scanner
     from stratagem._records import (
         Bar,
         BookMode,
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         MetricsReport,
         Mode,
         Order,
+        ReporterSpec,
         RunStatus,
         ScannerSpec,
         SeriesKey,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
         SignalError,
         SizingKind,
         StrategySpec,
+        StrategyState,
     )
     from stratagem._runtime.manager import StartupError
     from stratagem._session.build import Session, build_session
@@ -75,6 +77,8 @@ _EXPORTS: dict[str, str] = {
     "Mode": "stratagem._records",
     "NS_PER_MINUTE": "stratagem._data.intervals",
     "Order": "stratagem._records",
+    "Reporter": "stratagem._protocols",
+    "ReporterSpec": "stratagem._records",
     "RunStatus": "stratagem._records",
     "ScanContext": "stratagem._session.coordinator",
     "Scanner": "stratagem._protocols",
@@ -90,6 +94,7 @@ _EXPORTS: dict[str, str] = {
     "StrategyConfig": "stratagem._strategy",
     "StrategyContext": "stratagem._strategy",
     "StrategySpec": "stratagem._records",
+    "StrategyState": "stratagem._records",
     "SubscriptionError": "stratagem._strategy",
     "build_session": "stratagem._session.build",
     "canonical_interval": "stratagem._data.intervals",
@@ -117,6 +122,8 @@ __all__ = [
     "Mode",
     "NS_PER_MINUTE",
     "Order",
+    "Reporter",
+    "ReporterSpec",
     "RunStatus",
     "ScanContext",
     "Scanner",
@@ -132,6 +139,7 @@ __all__ = [
     "StrategyConfig",
     "StrategyContext",
     "StrategySpec",
+    "StrategyState",
     "SubscriptionError",
     "__version__",
     "build_session",

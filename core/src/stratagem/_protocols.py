@@ -1,5 +1,6 @@
-"""Protocols a plugin implements: what the session needs of a bar source and a
-scanner. Structural: a plugin's class fits without inheriting from them."""
+"""Protocols a plugin implements: what the session needs of a bar source, a
+scanner, a broker and a reporter. Structural: a plugin's class fits without
+inheriting from them."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ if TYPE_CHECKING:
 
     from stratagem._data.bars import BarArrays
     from stratagem._data.session_data import Bars
-    from stratagem._records import Fill, LiveBar, Order
+    from stratagem._records import Fill, LiveBar, MetricsReport, Order
     from stratagem._session.coordinator import ScanContext
 
 
@@ -64,6 +65,30 @@ class Broker(Protocol):
             ``decision_ns``.
         :param bars: the order symbol's 1m bars published so far (read-only).
         """
+        ...
+
+
+@runtime_checkable
+class Reporter(Protocol):
+    """A metrics reporter made for one session by a :class:`stratagem.ReporterSpec`
+    factory, with its validated config. The session calls it on the main thread
+    only. Take what it holds (sockets, threads, files) at the first report, not in
+    the factory: ``stratagem validate`` builds a session without running it."""
+
+    def report(self, report: MetricsReport) -> None:
+        """Take one snapshot: every ``metrics_interval_s`` while the session runs,
+        and once more with ``report.final`` set when it ends.
+
+        :param report: the snapshot (frozen).
+        :raises: an exception follows ``reporter_on_error`` like any plugin failure.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release what the reporter holds (sockets, threads, files): called once
+        when the session ends, after the final report, whether the session
+        succeeded, failed, was refused before its first step, or the reporter was
+        quarantined. An exception is recorded as a failure of the reporter."""
         ...
 
 

@@ -340,6 +340,28 @@ class BrokerSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ReporterSpec:
+    """A metrics reporter with a typed config, offered through
+    ``stratagem_reporters``.
+
+    :param name: the name configs list in ``reporters``, alone or as
+        ``{"name": ..., "config": {...}}``.
+    :param factory: ``factory(config) -> Reporter``, called once per session on the
+        main thread while the session is built, with the entry's ``config``
+        validated by ``config``; the :class:`stratagem.Reporter` it returns gets
+        every report of that session, then ``close()`` once when it ends.
+    :param config: pydantic model class validating the entry's ``config`` (its
+        fields appear in ``stratagem schema``).
+    :param description: one line for ``stratagem plugins``.
+    """
+
+    name: str
+    factory: Callable[..., Any]
+    config: type[Any]
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class MetricsReport:
     """A snapshot of the session's metrics, handed to ``stratagem_report_metrics``.
 
@@ -347,7 +369,9 @@ class MetricsReport:
         ``wall_s``, ``bars_per_s``, ``bottleneck`` and more.
     :param strategies: per strategy instance id, its metrics (``notifications``,
         ``avg_ms``, ``p50_ms``, ``p99_ms``, ``max_ms``, ``queue_size``, ``queue_max``,
-        ``overruns``, ``dropped``, ``errors``, ``signals``, latency, ``state``).
+        ``overruns``, ``dropped``, ``errors``, ``signals``, latency, ``state``, and
+        the timing histograms ``hist_ms``, ``wait_hist_ms`` and
+        ``signal_latency_hist_ms``: ``{"edges": [...], "counts": [...]}``).
     :param final: true for the last report of the session.
     """
 

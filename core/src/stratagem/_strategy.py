@@ -23,7 +23,15 @@ hookimpl = hookspecs.hookimpl
 HOOK_NAMES = tuple(
     name for name in dir(hookspecs) if name.startswith(f"{hookspecs.PROJECT_NAME}_")
 )
-LIFECYCLE = ("on_start", "on_bars", "on_symbol_added", "on_fill", "on_stop")
+LIFECYCLE = (
+    "on_start",
+    "on_bars",
+    "on_symbol_added",
+    "on_fill",
+    "on_stop",
+    "on_save",
+    "on_load",
+)
 
 
 class SubscriptionError(ValueError):
@@ -117,6 +125,19 @@ class Strategy:
     def on_stop(self, ctx: StrategyContext) -> None:
         """Called once at the end, after the last delivery."""
 
+    def on_save(self, ctx: StrategyContext) -> dict[str, Any] | None:
+        """The instance's own state, as JSON-serialisable data, for the run's
+        journal (checkpoints, ``--resume``, hot reload); None keeps nothing.
+
+        The runtime journals subscriptions, position and signals itself; return
+        what :meth:`on_load` needs to continue exactly where this instance is.
+        """
+        return None
+
+    def on_load(self, ctx: StrategyContext, state: dict[str, Any]) -> None:
+        """Restore what :meth:`on_save` returned; called after ``on_start``, before
+        the first delivery of a resumed or reloaded session."""
+
     # --- hook wiring ------------------------------------------------------------
 
     @hookimpl
@@ -140,6 +161,14 @@ class Strategy:
     @hookimpl
     def stratagem_on_stop(self, ctx: StrategyContext) -> None:
         self.on_stop(ctx)
+
+    @hookimpl
+    def stratagem_on_save(self, ctx: StrategyContext) -> dict[str, Any] | None:
+        return self.on_save(ctx)
+
+    @hookimpl
+    def stratagem_on_load(self, ctx: StrategyContext, state: dict[str, Any]) -> None:
+        self.on_load(ctx, state)
 
 
 class StrategyContext:

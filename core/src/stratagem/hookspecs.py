@@ -9,7 +9,7 @@ Every hook a plugin may implement is declared here, once, with the docstring tha
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         DataSourceSpec,
         Fill,
         MetricsReport,
+        ReporterSpec,
         ScannerSpec,
         StrategySpec,
     )
@@ -103,6 +104,28 @@ def stratagem_brokers() -> Sequence[BrokerSpec]:
         orders are cancelled and listed when it is quarantined).
 
     .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def stratagem_reporters() -> Sequence[ReporterSpec]:
+    """Offer metrics reporters that take a typed config.
+
+    **When:** once per plugin, on the main thread, while plugins are loaded.
+
+    :returns: a sequence of :class:`stratagem.ReporterSpec` records. The session
+        config's ``reporters`` selects one by ``name``, alone or as
+        ``{"name": ..., "config": {...}}``; the entry's ``config`` is validated by the
+        spec's model (a bad value is a config error naming its JSON path) and
+        ``stratagem schema`` shows its fields. When the session is built, the
+        factory makes one :class:`stratagem.Reporter` for it from the validated
+        config; the session calls its ``report`` where it calls
+        :func:`stratagem_report_metrics`, and its ``close`` once when it ends.
+    :raises: an exception marks the offering plugin ``LOAD FAILED``; the others load.
+        A reporter whose ``report`` or ``close`` raises follows
+        ``reporter_on_error``, like :func:`stratagem_report_metrics`.
+
+    .. versionadded:: 0.2
     """
 
 
@@ -214,6 +237,51 @@ def stratagem_on_stop(ctx: StrategyContext) -> None:
     """
 
 
+@hookspec(firstresult=True)
+def stratagem_on_save(ctx: StrategyContext) -> dict[str, Any] | None:
+    """Give the strategy instance's state, to be kept in the run's journal.
+
+    **When:** in the instance's own thread, at each checkpoint of the session
+    (``checkpoint_every`` steps or seconds, and when it stops), and before a hot
+    reload replaces it; always between two deliveries, never during one.
+
+    :param ctx: the instance's context, as of the checkpoint.
+    :returns: a JSON-serialisable ``dict`` (numbers, strings, booleans, None, lists
+        and dicts of them) that :func:`stratagem_on_load` can restore from, or None
+        when the instance keeps no state of its own (its subscriptions, position and
+        signals are journaled by the runtime). The journal stores it as JSON, never
+        pickle, so a journal cannot run code when it is resumed.
+    :raises: an exception, or a state that is not JSON, is handled by the instance's
+        error policy like :func:`stratagem_on_bars`; the checkpoint is still written,
+        without a state for this instance (a resume then only calls its
+        ``on_start``).
+
+    .. versionadded:: 0.2
+    """
+
+
+@hookspec
+def stratagem_on_load(ctx: StrategyContext, state: dict[str, Any]) -> None:
+    """Restore the state :func:`stratagem_on_save` gave.
+
+    **When:** in the instance's own thread when a session resumes from its journal
+    (``stratagem run --resume``) or after a hot reload: after ``on_start`` and after
+    the runtime restored the instance's subscriptions and position, before its
+    first delivery. The bars visible then are those of the checkpoint's session
+    time, so ``on_start`` may rebuild what it derives from history, and the saved
+    state then replaces what it built.
+
+    :param ctx: the instance's context, as of the checkpoint.
+    :param state: the saved state, decoded from JSON (lists come back as lists,
+        dict keys as strings).
+    :returns: nothing.
+    :raises: an exception is handled by the instance's error policy, like
+        :func:`stratagem_on_bars`.
+
+    .. versionadded:: 0.2
+    """
+
+
 # -------------------------------------------------------------------------------------
 # Reporting
 # -------------------------------------------------------------------------------------
@@ -227,7 +295,8 @@ def stratagem_report_metrics(report: MetricsReport) -> None:
     every ``metrics_interval_s`` of wall time while the session runs, and once more
     with ``report.final`` set when it ends (also after a failure or Ctrl-C). Each
     selected reporter is called through its own pluggy caller, inside every
-    plugin's wrappers of this hook.
+    plugin's wrappers of this hook. A reporter that takes a config is offered
+    through :func:`stratagem_reporters` instead.
 
     :param report: a frozen :class:`stratagem.MetricsReport`: ``system`` totals
         (mode, bars in, bars/s, wall time, bottleneck) and one entry per strategy

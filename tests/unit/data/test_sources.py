@@ -6,6 +6,7 @@ import csv
 import gzip
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -19,6 +20,7 @@ from stratagem._data.sources import (
     CsvBarSource,
     DataSourceError,
     ParquetBarSource,
+    read_plain_csv,
     write_bars_csv,
     write_bars_parquet,
 )
@@ -460,3 +462,94 @@ def test_builtin_plugin_offers_csv_and_parquet(
     )
     with pytest.raises(ValueError, match="'reject' or 'drop'"):
         specs["csv"].factory(tmp_path, {"validation": "skip"})
+
+
+# --- the two CSV parsers --------------------------------------------------------------
+
+
+def _same_columns(plain: BarArrays, arrow: BarArrays) -> None:
+    assert plain.columns().keys() == arrow.columns().keys()
+    for name, column in plain.columns().items():
+        other = arrow.columns()[name]
+        assert column.dtype == other.dtype, name
+        # bit for bit: the same float, not merely an equal one (-0.0, NaN payloads)
+        assert column.tobytes() == other.tobytes(), name
+
+
+def test_plain_reader_agrees_with_pyarrow_on_every_real_file(
+    shared_data: Path,
+) -> None:
+    files = sorted((shared_data / "bars").glob("*/*.csv"))
+    assert len(files) >= 20
+    for path in files:
+        raw = path.read_bytes()
+        plain = read_plain_csv(raw)
+        assert plain is not None, f"{path} is not in the plain layout"
+        arrow = CsvBarSource._read_with_arrow(
+            path, raw, CsvBarSource._header(path, raw)
+        )
+        assert len(plain) == len(arrow) > 0, path
+        _same_columns(plain, arrow)
+
+
+def test_plain_reader_agrees_on_numbers_written_in_every_form(
+    tmp_path: Path, real_lines: list[str]
+) -> None:
+    forms = ["1", "+1.5", "1.", ".5", "00001.5", "1e5", "1E-7", "1.5e+2", "-0.0"]
+    forms += ["0.30000000000000004", "9007199254740993", "1e309", "2e-324"]
+    lines = [HEADER] + [
+        field(line, 5, forms[i % len(forms)]) for i, line in enumerate(real_lines[1:])
+    ]
+    path = put(tmp_path, lines)
+    raw = path.read_bytes()
+    plain = read_plain_csv(raw)
+    assert plain is not None
+    _same_columns(plain, CsvBarSource._read_with_arrow(path, raw, HEADER.split(",")))
+    assert plain.volume[3] == 0.5 and plain.volume[11] == float("inf")
+
+
+def test_plain_reader_reads_derived_bars_written_by_the_writer(
+    tmp_path: Path, real_lines: list[str]
+) -> None:
+    bars = CsvBarSource(tmp_path).read(put(tmp_path, real_lines))[0]
+    quality = np.linspace(20.0, 100.0, len(bars))
+    derived = BarArrays(**{**bars.columns(), "quality": quality})
+    raw = write_bars_csv(tmp_path / "out.csv", derived).read_bytes()
+    plain = read_plain_csv(raw)
+    assert plain is not None and plain.derived
+    assert plain.quality.tolist() == quality.tolist()
+    assert plain.ts.tolist() == bars.ts.tolist()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda t: t.replace("\n", "\r\n"), id="crlf"),
+        pytest.param(lambda t: t.replace("close,volume", "volume,close"), id="order"),
+        pytest.param(lambda t: t.replace(",volume\n", ",volume,extra\n"), id="extra"),
+        pytest.param(lambda t: t.replace("T04:5", " 04:5", 1), id="space-time"),
+        pytest.param(lambda t: t.replace(":00Z", ":00.5Z", 1), id="fraction"),
+        pytest.param(lambda t: t.replace(":00Z", ":00+00:00", 1), id="offset"),
+        pytest.param(lambda t: t.replace("\n2018", "\n\n2018", 1), id="blank-line"),
+        pytest.param(lambda t: t.replace(",0.0", ',"0.0', 1), id="quote"),
+        pytest.param(lambda t: t.replace("2018-01-20", "2018-02-30", 1), id="no-date"),
+        pytest.param(lambda t: t.replace("2018-01-20", "2300-01-20", 1), id="far"),
+    ],
+)
+def test_files_outside_the_plain_layout_go_to_pyarrow(
+    tmp_path: Path, real_lines: list[str], change: Any
+) -> None:
+    text = change("\n".join(real_lines) + "\n")
+    assert read_plain_csv(text.encode()) is None
+
+
+def test_a_large_session_switches_to_pyarrow_with_the_same_bars(
+    tmp_path: Path, real_lines: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = put(tmp_path, real_lines)
+    source = CsvBarSource(tmp_path)
+    first = source.load("ETH_BTC", "1m")
+    monkeypatch.setattr(CsvBarSource, "plain_budget_bytes", 0)
+    second = CsvBarSource(tmp_path).load("ETH_BTC", "1m")
+    _same_columns(first, second)
+    assert len(first) == 30 and path.stat().st_size > 0

@@ -7,6 +7,7 @@ them from the reporter side (the main thread), never from a strategy thread.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,9 @@ from rich.console import Console
 from rich.table import Table
 
 from stratagem import MetricsReport, hookimpl
+from stratagem._runlog import located, logs_json
+
+log = logging.getLogger("stratagem.metrics")
 
 _COLUMNS = (
     ("state", "state", "{}"),
@@ -95,6 +99,9 @@ class ConsoleReporter:
 
     @hookimpl
     def stratagem_report_metrics(self, report: MetricsReport) -> None:
+        if self._console is None and logs_json():
+            log_report(report)
+            return
         console = self.console
         if report.final:
             table = metrics_table(report)
@@ -122,6 +129,34 @@ class ConsoleReporter:
             f"{system.get('bars_per_s', 0):,.0f} bars/s, "
             f"bottleneck {system.get('bottleneck')}, errors {errors}",
             highlight=False,
+        )
+
+
+def log_report(report: MetricsReport) -> None:
+    """The console reporter's output as log records, for ``--log-format json``: one
+    for the session (its system metrics in ``metrics``) and, at the end, one per
+    strategy instance (``strategy`` and its ``metrics``)."""
+    system = report.system
+    log.info(
+        "%s: %s bars in, %s bars/s, bottleneck %s%s",
+        system.get("mode"),
+        f"{system.get('bars_in', 0):,}",
+        f"{system.get('bars_per_s', 0):,.0f}",
+        system.get("bottleneck"),
+        " (final)" if report.final else "",
+        extra=located(metrics=dict(system)),
+    )
+    if not report.final:
+        return
+    for strategy_id, snap in report.strategies.items():
+        log.info(
+            "%s: %s, %s notifications, %s signals, %s errors",
+            strategy_id,
+            snap.get("state"),
+            f"{snap.get('notifications', 0):,}",
+            f"{snap.get('signals', 0):,}",
+            f"{snap.get('errors', 0):,}",
+            extra=located(strategy=strategy_id, metrics=dict(snap)),
         )
 
 

@@ -26,6 +26,7 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from stratagem._config.models import (
+    ReporterEntry,
     ScannerConfig,
     SessionConfig,
     SessionDataConfig,
@@ -36,8 +37,19 @@ from stratagem._data.intervals import (
     canonical_interval,
     interval_minutes,
 )
-from stratagem._plugins.loader import PluginCatalogue, PluginLookupError, load_plugins
-from stratagem._records import BrokerSpec, DataSourceSpec, ScannerSpec, StrategySpec
+from stratagem._plugins.loader import (
+    PluginCatalogue,
+    PluginLookupError,
+    PluginRecord,
+    load_plugins,
+)
+from stratagem._records import (
+    BrokerSpec,
+    DataSourceSpec,
+    ReporterSpec,
+    ScannerSpec,
+    StrategySpec,
+)
 from stratagem._strategy import StrategyConfig
 
 Loc = tuple[str | int, ...]
@@ -146,6 +158,31 @@ class ResolvedScanner:
 
 
 @dataclass(frozen=True)
+class ResolvedReporter:
+    """One ``reporters`` entry, resolved and validated.
+
+    :param index: position in ``session_data_config.reporters``.
+    :param id: the reporter as failure records name it: its name, suffixed ``#2``,
+        ``#3`` … when listed again.
+    :param name: the registered reporter name.
+    :param spec: its :class:`~stratagem.ReporterSpec`, or None for a plugin that
+        implements ``stratagem_report_metrics`` (registered under ``name``).
+    :param config: the entry's ``config`` validated by ``spec.config`` (None
+        without a spec).
+    :param dist: distribution the reporter came from.
+    :param version: that distribution's version.
+    """
+
+    index: int
+    id: str
+    name: str
+    spec: ReporterSpec | None
+    config: BaseModel | None
+    dist: str
+    version: str
+
+
+@dataclass(frozen=True)
 class LoadedSession:
     """A session file that passed both phases.
 
@@ -157,6 +194,7 @@ class LoadedSession:
     :param data_source: the data source ``data.source`` names.
     :param plugins: the plugins loaded to resolve it (holding the plugin manager).
     :param broker: the broker ``execution.broker`` names (None without execution).
+    :param reporters: the ``reporters`` entries, in file order.
     """
 
     config: SessionConfig
@@ -167,6 +205,7 @@ class LoadedSession:
     data_source: DataSourceSpec
     plugins: PluginCatalogue
     broker: BrokerSpec | None = None
+    reporters: tuple[ResolvedReporter, ...] = ()
 
 
 def json_path(loc: Iterable[str | int]) -> str:
@@ -185,10 +224,66 @@ def json_path(loc: Iterable[str | int]) -> str:
     return text or "$"
 
 
-def session_json_schema() -> dict[str, Any]:
-    """The JSON schema of a session config file (``stratagem schema``)."""
-    schema = SessionConfig.model_json_schema(by_alias=True)
+def session_json_schema(plugins: PluginCatalogue | None = None) -> dict[str, Any]:
+    """The JSON schema of a session config file (``stratagem schema``).
+
+    :param plugins: loaded plugins: a ``reporters`` item naming one of their
+        reporters with a typed config is described by that reporter's model. None
+        (the default): the core's models alone, as
+        ``docs/session_config.schema.json`` holds them.
+    """
+    specs = [] if plugins is None else _reporter_specs(plugins)
+    if specs:
+        schema = _schema_with_reporters(specs)
+    else:
+        schema = SessionConfig.model_json_schema(by_alias=True)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+
+
+def _reporter_specs(plugins: PluginCatalogue) -> list[ReporterSpec]:
+    return [plugins.reporter(name) for name in plugins.names("reporter")]
+
+
+def _schema_with_reporters(specs: Sequence[ReporterSpec]) -> dict[str, Any]:
+    """The session schema where an item ``{"name": N, "config": ...}`` of
+    ``reporters`` naming one of ``specs`` is checked against that spec's model."""
+    from pydantic.json_schema import models_json_schema
+
+    models = [SessionConfig, SessionDataConfig, ReporterEntry]
+    models += [spec.config for spec in specs if spec.config not in models]
+    refs, top = models_json_schema(
+        [(model, "validation") for model in models], by_alias=True
+    )
+    defs = top["$defs"]
+
+    def ref(model: type[BaseModel]) -> dict[str, Any]:
+        return dict(refs[(model, "validation")])
+
+    def name_of(model: type[BaseModel]) -> str:
+        return str(ref(model)["$ref"]).rsplit("/", 1)[-1]
+
+    named = [
+        {
+            "type": "object",
+            "title": f"{spec.name} reporter",
+            "description": spec.description,
+            "properties": {"name": {"const": spec.name}, "config": ref(spec.config)},
+            "required": ["name"],
+            "additionalProperties": False,
+        }
+        for spec in specs
+    ]
+    others = {
+        "allOf": [
+            ref(ReporterEntry),
+            {"properties": {"name": {"not": {"enum": [s.name for s in specs]}}}},
+        ]
+    }
+    reporters = defs[name_of(SessionDataConfig)]["properties"]["reporters"]
+    reporters["items"] = {"anyOf": [{"type": "string"}, *named, others]}
+    schema: dict[str, Any] = defs.pop(name_of(SessionConfig))
+    schema["$defs"] = defs
+    return schema
 
 
 def referenced_plugin_names(document: object) -> frozenset[str]:
@@ -216,8 +311,13 @@ def referenced_plugin_names(document: object) -> frozenset[str]:
     source = _get(_get(session, "data"), "source", _default("data").source)
     if isinstance(source, str):
         names.add(source)
-    reporters = _get(session, "reporters", _default("reporters"))
-    names.update(r for r in _items(reporters) if isinstance(r, str))
+    for item in _items(_get(session, "reporters", _default("reporters"))):
+        # a name, {"name": ...}, or one of the defaults' ReporterEntry
+        if isinstance(item, ReporterEntry):
+            item = item.name
+        name = _get(item, "name", item)
+        if isinstance(name, str):
+            names.add(name)
     names.update(p for p in _items(_get(session, "plugins")) if isinstance(p, str))
     return frozenset(names)
 
@@ -269,6 +369,44 @@ def load_session(
             ]
         ) from None
 
+    return load_session_document(
+        document,
+        path,
+        sha256=hashlib.sha256(data).hexdigest(),
+        plugins=plugins,
+        strict_plugins=strict_plugins,
+        entry_points=entry_points,
+        builtins=builtins,
+    )
+
+
+def load_session_document(
+    document: object,
+    path: str | os.PathLike[str],
+    *,
+    sha256: str,
+    plugins: PluginCatalogue | None = None,
+    strict_plugins: bool = False,
+    entry_points: Iterable[EntryPoint] | None = None,
+    builtins: bool = True,
+) -> LoadedSession:
+    """Validate and resolve a parsed session config, as :func:`load_session` does
+    with a file's contents; sweeps validate one document per parameter set this
+    way, without writing it to a file.
+
+    :param document: the parsed JSON document.
+    :param path: the file it stands for: named in messages, and relative
+        ``data.path`` and ``data.history`` are resolved from its folder.
+    :param sha256: hex digest recorded as the config's (the run manifest's).
+    :param plugins: an already loaded catalogue; by default only the plugins the
+        document refers to are loaded.
+    :param strict_plugins: make any plugin that fails to load fatal.
+    :param entry_points: entry points to load instead of the installed ones.
+    :param builtins: register the built-in plugins.
+    :raises ConfigError: listing every problem in the document.
+    """
+    path = Path(path)
+    file = str(path)
     issues: list[ConfigIssue] = []
     session: SessionConfig | None = None
     partial: SessionDataConfig | None = None
@@ -295,12 +433,13 @@ def load_session(
     return LoadedSession(
         config=session,
         path=path,
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=sha256,
         strategies=strategies,
         scanners=scanners,
         data_source=data_source,
         plugins=plugins,
         broker=resolver.broker,
+        reporters=resolver.reporters,
     )
 
 
@@ -326,6 +465,7 @@ class _Resolver:
         self.plugins = plugins
         self.issues = issues
         self.broker: BrokerSpec | None = None
+        self.reporters: tuple[ResolvedReporter, ...] = ()
 
     def issue(self, loc: Loc, message: str, suggestion: str | None = None) -> None:
         self.issues.append(ConfigIssue(self.file, json_path(loc), message, suggestion))
@@ -338,7 +478,7 @@ class _Resolver:
         DataSourceSpec | None,
     ]:
         data_source = self._data_source()
-        self._check_reporters()
+        self.reporters = tuple(self._reporters())
         self._check_plugins()
         broker = self._broker()
         scanners = self._scanners()
@@ -583,20 +723,72 @@ class _Resolver:
                     f"plugin {name!r} ({record.origin}) failed to load: {record.error}",
                 )
 
-    def _check_reporters(self) -> None:
-        if self.session is None:
-            return
-        installed = self.plugins.reporters
-        for index, name in enumerate(self.session.reporters):
-            if name in installed:
+    def _reporters(self) -> list[ResolvedReporter]:
+        if self.session is None or "reporters" in self.invalid:
+            return []
+        raw = _items(_get(_get(self.document, "session_data_config"), "reporters"))
+        resolved: list[ResolvedReporter] = []
+        repeats: dict[str, int] = {}
+        for index, entry in enumerate(self.session.reporters):
+            bare = index < len(raw) and isinstance(raw[index], str)
+            found = self._reporter(index, entry, bare)
+            if found is None:
                 continue
-            hint = difflib.get_close_matches(name, installed, n=1)
-            self.issue(
-                (*_SESSION, "reporters", index),
-                f"unknown reporter {name!r} (installed reporters: "
-                f"{', '.join(installed) or 'none'})",
-                hint[0] if hint else None,
+            spec, config, origin = found
+            repeats[entry.name] = repeats.get(entry.name, 0) + 1
+            count = repeats[entry.name]
+            resolved.append(
+                ResolvedReporter(
+                    index=index,
+                    id=entry.name if count == 1 else f"{entry.name}#{count}",
+                    name=entry.name,
+                    spec=spec,
+                    config=config,
+                    dist=origin.dist,
+                    version=origin.version,
+                )
             )
+        return resolved
+
+    def _reporter(
+        self, index: int, entry: ReporterEntry, bare: bool
+    ) -> tuple[ReporterSpec | None, BaseModel | None, PluginRecord] | None:
+        """One entry's spec, validated config and origin; None after an issue.
+
+        :param index: the entry's position in ``reporters``.
+        :param entry: the entry.
+        :param bare: the file gives it as a bare name (its path is then the item's).
+        """
+        where: Loc = (*_SESSION, "reporters", index)
+        name = entry.name
+        hooked = name in self.plugins.reporters
+        if hooked and name not in self.plugins.names("reporter"):
+            origin = self.plugins.record_of(name)
+            if entry.config:
+                self.issue(
+                    (*where, "config"),
+                    f"reporter {name!r} ({origin.origin}) takes no config: it "
+                    "implements stratagem_report_metrics; only reporters offered "
+                    "through stratagem_reporters have options",
+                )
+                return None
+            return None, None, origin
+        try:
+            spec = self.plugins.reporter(name)
+            origin = self.plugins.provider("reporter", name)
+        except PluginLookupError as exc:
+            name_loc = where if bare else (*where, "name")
+            self.issue(name_loc, exc.detail, exc.suggestion)
+            return None
+        try:
+            config = spec.config.model_validate(entry.config)
+        except ValidationError as exc:
+            context = f"reporter {name} from {origin.dist} {origin.version}"
+            self.issues.extend(
+                _issues_from(exc, self.file, spec.config, (*where, "config"), context)
+            )
+            return None
+        return spec, config, origin
 
     def _data_source(self) -> DataSourceSpec | None:
         if self.session is None:

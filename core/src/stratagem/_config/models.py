@@ -9,9 +9,9 @@ own config class (see :mod:`stratagem._config.loading`).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from stratagem._data.intervals import (
     IntervalError,
@@ -116,6 +116,20 @@ class ScannerConfig(_Model):
         "'quarantine' (stop polling it, the session goes on) or 'stop'.",
     )
     max_errors: int = Field(1, ge=1, description="Errors at which the policy applies.")
+
+
+class ReporterEntry(_Model):
+    """One item of 'reporters': a bare name in the file stands for {"name": NAME}."""
+
+    name: str = Field(
+        description="Registered reporter name, e.g. 'console', 'json', 'prometheus'."
+    )
+    config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Options validated by the reporter's own model (reporters "
+        "offered through stratagem_reporters; `stratagem schema` shows the installed "
+        "ones).",
+    )
 
 
 class CalendarConfig(_Model):
@@ -287,6 +301,46 @@ class StrategyEntry(_Model):
     )
 
 
+#: ``checkpoint_every`` in the JSON schema: an integer or one of the two keys
+_CHECKPOINT_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "integer", "minimum": 1},
+        {
+            "type": "object",
+            "properties": {
+                "steps": {"type": "integer", "minimum": 1},
+                "seconds": {"type": "number", "exclusiveMinimum": 0},
+            },
+            "additionalProperties": False,
+            "minProperties": 1,
+            "maxProperties": 1,
+        },
+    ],
+    "default": {"seconds": 60.0},
+}
+
+
+class CheckpointEvery(_Model):
+    """``checkpoint_every``: every N steps or every S seconds; an integer N in the
+    file is ``{"steps": N}``."""
+
+    steps: int | None = Field(None, ge=1, description="Session steps between two.")
+    seconds: float | None = Field(None, gt=0, description="Wall seconds between two.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _integer_is_steps(cls, data: Any) -> Any:
+        if isinstance(data, int) and not isinstance(data, bool):
+            return {"steps": data}
+        return data
+
+    @model_validator(mode="after")
+    def _one_of(self) -> CheckpointEvery:
+        if (self.steps is None) == (self.seconds is None):
+            raise ValueError("give exactly one of 'steps' and 'seconds'")
+        return self
+
+
 class SessionDataConfig(_Model):
     symbols: list[str] = Field(
         min_length=1, description="Symbols loaded at session start."
@@ -330,9 +384,13 @@ class SessionDataConfig(_Model):
     metrics_interval_s: float = Field(
         2.0, gt=0, description="Wall seconds between periodic metrics reports."
     )
-    reporters: list[str] = Field(
-        default_factory=lambda: ["console", "json"],
-        description="Metrics reporters to call (registered reporter names).",
+    reporters: list[ReporterEntry] = Field(
+        default_factory=lambda: [
+            ReporterEntry(name="console"),
+            ReporterEntry(name="json"),
+        ],
+        description="Metrics reporters to call, in order: a registered reporter name, "
+        "or {'name': NAME, 'config': {...}} for a reporter that takes options.",
     )
     plugins: list[str] = Field(
         default_factory=list,
@@ -356,6 +414,24 @@ class SessionDataConfig(_Model):
         description="When a reporter raises: 'continue' (call it again), "
         "'quarantine' (stop calling it, the session goes on) or 'stop'.",
     )
+    checkpoint_every: Annotated[CheckpointEvery, WithJsonSchema(_CHECKPOINT_SCHEMA)] = (
+        Field(
+            default_factory=lambda: CheckpointEvery(seconds=60.0),
+            validate_default=False,
+            description="How often a run writes a checkpoint to its journal "
+            "(state.sqlite in the run folder; also at stop): an integer counts session "
+            'steps; {"steps": N} or {"seconds": S} (wall time) says which.',
+        )
+    )
+
+    @field_validator(
+        "reporters", mode="before", json_schema_input_type=list[str | ReporterEntry]
+    )
+    @classmethod
+    def _named_reporters(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        return [{"name": item} if isinstance(item, str) else item for item in value]
 
     @field_validator("symbols")
     @classmethod

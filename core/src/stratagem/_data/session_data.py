@@ -88,6 +88,12 @@ class BarSeries:
     bars that are written but not yet visible (bulk replay writes a whole file ahead of
     the clock). Growing the capacity reallocates; views handed out earlier keep the old
     buffers, which still hold exactly what they showed.
+
+    The first write of exactly ``capacity`` bars (a replay writes each series once)
+    keeps the caller's arrays instead of copying them, when each is a whole buffer
+    of the right type: the loaded file is then held once, not twice. Those arrays are
+    never written to afterwards (the next write reallocates), so the caller must not
+    change them either.
     """
 
     __slots__ = (
@@ -134,6 +140,11 @@ class BarSeries:
         if old is not None:
             for name, col in old.items():
                 cols[name][: self.written] = col[: self.written]
+        self._install(cols)
+
+    def _install(self, cols: dict[str, np.ndarray]) -> None:
+        """Make ``cols`` the series' columns, with their read-only views."""
+        capacity = len(cols["ts"])
         readonly = {}
         for name, col in cols.items():
             view = col.view()
@@ -175,6 +186,17 @@ class BarSeries:
         k = len(ts)
         if k == 0:
             return
+        if self.written == 0 and k == self.capacity:
+            given = {"ts": ts, "open": open, "high": high, "low": low, "close": close}
+            given["volume"] = volume
+            if self.derived:
+                given["quality"] = quality
+            if self.timed:
+                given["visible_from"] = visible_from
+            if all(_whole_buffer(given[name], col) for name, col in self._cols.items()):
+                self._install(given)
+                self.written = k
+                return
         if self.written and int(ts[0]) <= int(self._cols["ts"][self.written - 1]):
             raise ValueError(
                 f"{self.symbol} {self.interval}: bar at {int(ts[0])} is not after the "
@@ -235,6 +257,23 @@ class BarSeries:
     def column(self, name: str) -> np.ndarray:
         """Read-only view of the written rows of column ``name`` (for outputs)."""
         return self._ro[name][: self.written]
+
+
+def _whole_buffer(given: np.ndarray | None, like: np.ndarray) -> bool:
+    """Whether ``given`` can be kept as a column shaped like ``like``: a contiguous
+    1-D array of its type and length that spans all of the memory it lives in (a
+    view of a larger array would keep the rest of it alive)."""
+    if (
+        not isinstance(given, np.ndarray)
+        or given.dtype != like.dtype
+        or given.shape != like.shape
+        or not given.flags.c_contiguous
+    ):
+        return False
+    root = given
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    return root.nbytes == given.nbytes
 
 
 class SessionData:

@@ -15,7 +15,7 @@ future step (each distinct close of a base bar), which series grow to which leng
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -109,38 +109,31 @@ class Timeline:
         :param series: every series of the session, in publication order.
         :param after_ns: the current session time.
         """
-        closes = [
-            bar_close(s.column("ts")[s.n :], s.width_ns)
-            for s in series
-            if not s.derived
-        ]
-        times = np.unique(np.concatenate(closes)) if closes else np.empty(0, np.int64)
+        times = _distinct_closes(series)
         times = times[times > after_ns]
-        steps, series_ids, counts = [], [], []
-        for order, entry in enumerate(series):
-            pending = entry.visible_from(entry.n)
-            if len(pending) == 0:
-                continue
-            pos = np.searchsorted(times, pending, side="left")
-            last = np.flatnonzero(np.diff(pos))
-            last = np.append(last, len(pos) - 1)
-            steps.append(pos[last])
-            series_ids.append(np.full(len(last), order, dtype=np.int64))
-            counts.append(entry.n + last + 1)
-        if steps:
-            step = np.concatenate(steps)
-            sid = np.concatenate(series_ids)
-            n = np.concatenate(counts)
-            order = np.lexsort((sid, step))
-            # int32 halves the timeline's memory; steps, series and counts fit
-            step, sid, n = (a[order].astype(np.int32) for a in (step, sid, n))
-        else:
-            step = sid = n = np.empty(0, dtype=np.int32)
+        # events sorted by (step, series order), by a counting sort in two passes
+        # over the series (each series' steps are distinct and ascending): the
+        # first counts the events of each step, the second places each series'
+        # events after those of the series before it. Per event, only the int32
+        # result is ever held (no int64 sort keys).
+        per_step = np.zeros(len(times) + 1, dtype=np.int64)
+        for _, steps, _ in _growth(series, times):
+            per_step[steps] += 1
+        bounds = np.concatenate(([0], np.cumsum(per_step)))
+        size = int(bounds[-1])
+        step = np.empty(size, dtype=np.int32)
+        sid = np.empty(size, dtype=np.int32)
+        n = np.empty(size, dtype=np.int32)
+        free = bounds[:-1].copy()
+        for order, steps, counts in _growth(series, times):
+            slots = free[steps]
+            step[slots] = steps
+            sid[slots] = order
+            n[slots] = counts
+            free[steps] += 1
         self.times = times.tolist()
         self._ev_step, self._ev_series, self._ev_n = step, sid, n
-        self._bounds = np.searchsorted(
-            step, np.arange(len(times) + 2), side="left"
-        ).tolist()
+        self._bounds = bounds.tolist()
         self.cursor = 0
         self._chunk = (0, 0, [], [])
         self._interest = (None, [])
@@ -180,7 +173,8 @@ class Timeline:
             wanted = [sid for sid, key in enumerate(keys_of) if key in interesting]
             lo = self._bounds[self.cursor]
             mask = np.isin(self._ev_series[lo:], wanted)
-            steps = np.unique(self._ev_step[lo:][mask]).tolist()
+            # events are sorted by step: dropping repeats leaves each step once
+            steps = _sorted_unique(self._ev_step[lo:][mask]).tolist()
             self._interest = (interesting, steps)
         index = bisect_left(steps, self.cursor)
         last = len(self.times) - 1
@@ -201,3 +195,55 @@ class Timeline:
             counts = self._ev_n[start:stop].tolist()
             self._chunk = (start, stop, series_ids, counts)
         return series_ids[lo - start : hi - start], counts[lo - start : hi - start]
+
+
+#: closes gathered before they are reduced to distinct ones: bounds the memory of
+#: :func:`_distinct_closes` whatever the number of series
+_CLOSES_CHUNK = 1 << 20
+
+
+def _distinct_closes(series: Sequence[BarSeries]) -> np.ndarray:
+    """The distinct closes of every unpublished base bar, ascending: the steps."""
+    distinct = np.empty(0, dtype=np.int64)
+    pending: list[np.ndarray] = []
+    size = 0
+    for entry in series:
+        if entry.derived:
+            continue
+        pending.append(bar_close(entry.column("ts")[entry.n :], entry.width_ns))
+        size += len(pending[-1])
+        if size >= _CLOSES_CHUNK:
+            distinct = _sorted_unique(np.concatenate([distinct, *pending]))
+            pending, size = [], 0
+    if pending:
+        distinct = _sorted_unique(np.concatenate([distinct, *pending]))
+    return distinct
+
+
+def _growth(
+    series: Sequence[BarSeries], times: np.ndarray
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Per series with unpublished bars: its order, the steps it grows at (each
+    once, ascending) and its published length after each, as int32."""
+    for order, entry in enumerate(series):
+        pending = entry.visible_from(entry.n)
+        if len(pending) == 0:
+            continue
+        # each bar is published at the first step at or after it becomes visible;
+        # a series grows once per step, to the count after its last bar there
+        pos = np.searchsorted(times, pending, side="left")
+        last = np.append(np.flatnonzero(np.diff(pos)), len(pos) - 1)
+        # int32 keeps the timeline small; steps, series and counts fit
+        yield order, pos[last].astype(np.int32), (entry.n + last + 1).astype(np.int32)
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """The distinct values, ascending (``np.unique`` without its import of
+    ``numpy.ma``, which costs a short run ~15 ms)."""
+    ordered = np.sort(values)
+    if len(ordered) == 0:
+        return ordered
+    keep = np.empty(len(ordered), dtype=bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]

@@ -48,6 +48,7 @@ from stratagem._records import (
     Signal,
     SizingKind,
 )
+from stratagem._runlog import located
 
 if TYPE_CHECKING:
     from stratagem._config.models import ExecutionConfig, StrategyExecutionConfig
@@ -196,6 +197,11 @@ class ExecutionManager:
                     signal.symbol,
                     format_ts(decision_ns),
                     signal.side,
+                    extra=located(
+                        strategy=strategy_id,
+                        symbol=signal.symbol,
+                        bar_ts=format_ts(signal.bar_ts),
+                    ),
                 )
                 return None
             if sizing.kind is SizingKind.FIXED_NOTIONAL:
@@ -383,6 +389,69 @@ class ExecutionManager:
             self.base_ns,
             self.config.days_per_year,
         )
+
+    # --- checkpoints ------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """What a resumed session needs besides the fills to continue these books
+        exactly: open orders, net targets, cancellations, how many of each
+        strategy's signals became orders, and a broker that failed (JSON-able)."""
+        return {
+            "pending": [
+                {
+                    "book": p.order.book,
+                    "symbol": p.order.symbol,
+                    "qty": p.order.qty,
+                    "decision_ns": p.order.decision_ns,
+                    "strategies": list(p.order.strategies),
+                }
+                for _, p in sorted(self.pending.items())
+            ],
+            "targets": [[sid, symbol, q] for (sid, symbol), q in self.targets.items()],
+            "cancelled": list(self.cancelled),
+            "consumed": dict(self._consumed),
+            "broker_down": self._broker_down,
+        }
+
+    def book_states(self) -> dict[str, dict[str, Any]]:
+        """Each book's cash, fees paid and positions now (the journal's copy)."""
+        return {
+            book: {
+                "cash": account.cash,
+                "fees": account.fees,
+                "positions": {s: account.position(s) for s in account.symbols},
+            }
+            for book, account in self.accounts.items()
+        }
+
+    def restore(self, snapshot: Mapping[str, Any], fills: Sequence[Fill]) -> None:
+        """Continue from a checkpoint: book ``fills`` in order (the accounts and
+        round trips follow from them by the same rules), then take back the open
+        orders and the rest of :meth:`snapshot`.
+
+        :param snapshot: what :meth:`snapshot` gave at the checkpoint.
+        :param fills: every fill booked up to it.
+        """
+        for fill in fills:
+            self.accounts[fill.book].apply(fill)
+            self.fills.append(fill)
+        for item in snapshot["pending"]:
+            order = Order(
+                str(item["book"]),
+                str(item["symbol"]),
+                float(item["qty"]),
+                int(item["decision_ns"]),
+                tuple(str(s) for s in item["strategies"]),
+            )
+            self.pending[(order.book, order.symbol)] = _Pending(order)
+        self.targets = {(str(a), str(b)): float(q) for a, b, q in snapshot["targets"]}
+        self.cancelled = list(snapshot["cancelled"])
+        for sid, count in snapshot["consumed"].items():
+            if sid in self._consumed:
+                self._consumed[sid] = int(count)
+        if snapshot["broker_down"]:
+            self.broker = None
+            self._broker_down = str(snapshot["broker_down"])
 
     # --- failures -------------------------------------------------------------------
 

@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from stratagem._data.intervals import NS_PER_MINUTE
 from stratagem._data.sources import iso_strings
@@ -66,7 +64,6 @@ TRADE_COLUMNS = (
 EQUITY_COLUMNS = ("ts", "book", "equity", "cash", "exposure")
 _TIMESTAMP_COLUMNS = frozenset({"ts", "entry_ts", "exit_ts"})
 _TEXT_COLUMNS = frozenset({"book", "symbol", "side"})
-_TIMESTAMP = pa.timestamp("ns", tz="UTC")
 
 
 @dataclass(frozen=True, slots=True)
@@ -497,13 +494,20 @@ def max_drawdown_pct(equity: np.ndarray) -> float:
 
     :param equity: an equity curve, one value per step.
     """
+    fall = drawdown_pct(equity)
+    return float(fall.max()) if len(fall) else 0.0
+
+
+def drawdown_pct(equity: np.ndarray) -> np.ndarray:
+    """At each step, the fall from the running peak, in percent of that peak (>= 0;
+    0 where the peak is not positive).
+
+    :param equity: an equity curve, one value per step.
+    """
     values = np.asarray(equity, dtype=np.float64)
-    if not len(values):
-        return 0.0
-    peak = np.maximum.accumulate(values)
+    peak = np.maximum.accumulate(values) if len(values) else values
     with np.errstate(divide="ignore", invalid="ignore"):
-        fall = np.where(peak > 0, (peak - values) / peak, 0.0)
-    return float(fall.max() * 100.0)
+        return np.where(peak > 0, (peak - values) / peak, 0.0) * 100.0
 
 
 def daily_sharpe(
@@ -584,10 +588,16 @@ def write_execution_outputs(folder: Path, result: PortfolioResult) -> None:
 
 def _write_table(stem: Path, columns: Mapping[str, Sequence[Any]]) -> None:
     """``<stem>.csv`` and ``<stem>.parquet`` with the same columns and rows."""
+    # imported here: a run without execution never loads pyarrow
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     arrays = {}
     for name, values in columns.items():
         if name in _TIMESTAMP_COLUMNS:
-            arrays[name] = pa.array(values, type=pa.int64()).cast(_TIMESTAMP)
+            arrays[name] = pa.array(values, type=pa.int64()).cast(
+                pa.timestamp("ns", tz="UTC")
+            )
         elif name in _TEXT_COLUMNS:
             arrays[name] = pa.array(values, type=pa.string())
         else:

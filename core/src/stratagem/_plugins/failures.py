@@ -16,11 +16,14 @@ from __future__ import annotations
 import logging
 import threading
 import traceback
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from stratagem._data.timefmt import format_ts
 from stratagem._records import ErrorPolicy
+from stratagem._runlog import located
 
 log = logging.getLogger("stratagem.plugins")
 
@@ -166,6 +169,7 @@ class FailureLedger:
             count = record.count
         if quiet:
             return action
+        extra = _log_fields(plugin, symbol, bar_ts)
         if first:
             log.error(
                 "%s %s in %s%s: %s\n%s",
@@ -175,10 +179,27 @@ class FailureLedger:
                 f" [{where}]" if where else "",
                 text,
                 trace.rstrip(),
+                extra=extra,
             )
         elif action is not ErrorPolicy.CONTINUE and count == plugin.max_errors:
-            log.error("%s failed %d times; policy %s", plugin.label, count, action)
+            log.error(
+                "%s failed %d times; policy %s",
+                plugin.label,
+                count,
+                action,
+                extra=extra,
+            )
         return action
+
+    def restore(self, records: Iterable[FailureRecord]) -> None:
+        """Carry over the failures of the run a session resumes; counting goes on
+        from them.
+
+        :param records: the journaled records.
+        """
+        with self._lock:
+            for record in records:
+                self._records[(record.plugin.kind, record.plugin.id)] = record
 
     def records(self) -> list[FailureRecord]:
         """Every plugin that failed, in order of first failure."""
@@ -208,3 +229,16 @@ def one_line_error(exc: BaseException) -> str:
     message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
     name = type(exc).__name__
     return f"{name}: {message}" if message else name
+
+
+def _log_fields(
+    plugin: PluginRef, symbol: str | None, bar_ts: int | None
+) -> dict[str, Any]:
+    """The failure's place, for structured logs: the strategy (or other plugin),
+    the symbol and the bar it was handling."""
+    return located(
+        strategy=plugin.id if plugin.kind == "strategy" else None,
+        plugin=None if plugin.kind == "strategy" else f"{plugin.kind} {plugin.id}",
+        symbol=symbol,
+        bar_ts=None if bar_ts is None else format_ts(bar_ts),
+    )

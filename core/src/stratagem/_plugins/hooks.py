@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import pluggy
@@ -29,6 +29,8 @@ STRATEGY_HOOKS: tuple[str, ...] = (
     "stratagem_on_symbol_added",
     "stratagem_on_fill",
     "stratagem_on_stop",
+    "stratagem_on_save",
+    "stratagem_on_load",
 )
 #: hooks a plugin module (not a strategy) implements
 DISCOVERY_HOOKS: tuple[str, ...] = (
@@ -36,6 +38,7 @@ DISCOVERY_HOOKS: tuple[str, ...] = (
     "stratagem_scanners",
     "stratagem_data_sources",
     "stratagem_brokers",
+    "stratagem_reporters",
 )
 REPORT_HOOK = "stratagem_report_metrics"
 
@@ -96,19 +99,6 @@ class PluginHooks:
         results = self.caller_for(hook, plugin_name)()
         return results[0] if results else None
 
-    def reporters(self, names: Sequence[str]) -> list[tuple[str, Callable[..., Any]]]:
-        """One reporting caller per selected reporter, in the order given.
-
-        :param names: reporter plugin names; names that implement no reporter are
-            skipped (the config check reports them).
-        """
-        available = set(self.implementers(REPORT_HOOK))
-        return [
-            (name, self.caller_for(REPORT_HOOK, name))
-            for name in names
-            if name in available
-        ]
-
 
 class StrategyHooks:
     """One strategy instance's lifecycle hooks, resolved once through pluggy.
@@ -117,7 +107,16 @@ class StrategyHooks:
     :param name: the instance id, as its plugin name.
     """
 
-    __slots__ = ("on_start", "on_bars", "on_symbol_added", "on_fill", "on_stop", "pm")
+    __slots__ = (
+        "on_start",
+        "on_bars",
+        "on_symbol_added",
+        "on_fill",
+        "on_stop",
+        "on_save",
+        "on_load",
+        "pm",
+    )
 
     def __init__(self, strategy: object, name: str) -> None:
         pm = new_plugin_manager()

@@ -39,7 +39,13 @@ from stratagem._plugins.hooks import (
     PluginHooks,
     new_plugin_manager,
 )
-from stratagem._records import BrokerSpec, DataSourceSpec, ScannerSpec, StrategySpec
+from stratagem._records import (
+    BrokerSpec,
+    DataSourceSpec,
+    ReporterSpec,
+    ScannerSpec,
+    StrategySpec,
+)
 from stratagem._strategy import Strategy, StrategyConfig
 
 ENTRY_POINT_GROUP = "stratagem"
@@ -59,7 +65,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "stratagem._builtin.brokers",
 )
 
-OfferKind = Literal["strategy", "scanner", "data_source", "broker"]
+OfferKind = Literal["strategy", "scanner", "data_source", "broker", "reporter"]
 
 
 class PluginStatus(StrEnum):
@@ -84,6 +90,9 @@ class PluginRecord:
     :param strategies: strategy names the plugin offers.
     :param scanners: scanner names the plugin offers.
     :param data_sources: data source names the plugin offers.
+    :param brokers: broker names the plugin offers.
+    :param reporters: names of the reporters with a typed config it offers
+        (``stratagem_reporters``).
     :param reporter: whether it implements ``stratagem_report_metrics``.
     :param builtin: whether it ships inside the ``stratagem`` distribution.
     :param traceback: the full traceback of a load failure, shown with ``-v``.
@@ -99,6 +108,7 @@ class PluginRecord:
     scanners: tuple[str, ...] = ()
     data_sources: tuple[str, ...] = ()
     brokers: tuple[str, ...] = ()
+    reporters: tuple[str, ...] = ()
     reporter: bool = False
     builtin: bool = False
     traceback: str | None = field(default=None, repr=False, compare=False)
@@ -120,7 +130,7 @@ class PluginRecord:
             "status": str(self.status),
             "error": self.error,
         }
-        for key in ("strategies", "scanners", "data_sources", "brokers"):
+        for key in ("strategies", "scanners", "data_sources", "brokers", "reporters"):
             data[key] = list(getattr(self, key))
         data["reporter"] = self.reporter
         data["builtin"] = self.builtin
@@ -206,6 +216,7 @@ _KINDS: dict[OfferKind, _Kind] = {
             DataSourceSpec,
         ),
         _Kind("broker", "broker", "brokers", "stratagem_brokers", BrokerSpec),
+        _Kind("reporter", "reporter", "reporters", "stratagem_reporters", ReporterSpec),
     )
 }
 _OFFER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -262,7 +273,8 @@ class PluginCatalogue:
 
     @property
     def reporters(self) -> tuple[str, ...]:
-        """Names of the loaded plugins that implement ``stratagem_report_metrics``."""
+        """Names of the loaded plugins that implement ``stratagem_report_metrics``
+        (reporters with a typed config are :meth:`names` ``("reporter")``)."""
         return tuple(record.name for record in self.records if record.reporter)
 
     # --- offered names ----------------------------------------------------------
@@ -309,6 +321,15 @@ class PluginCatalogue:
         :raises PluginLookupError: for an unknown or duplicated name.
         """
         spec: BrokerSpec = self._lookup("broker", name)
+        return spec
+
+    def reporter(self, name: str) -> ReporterSpec:
+        """The reporter with a typed config registered as ``name``.
+
+        :param name: a reporter name from ``reporters``, e.g. ``"prometheus"``.
+        :raises PluginLookupError: for an unknown or duplicated name.
+        """
+        spec: ReporterSpec = self._lookup("reporter", name)
         return spec
 
     def data_source(self, name: str) -> DataSourceSpec:
@@ -361,7 +382,9 @@ class PluginCatalogue:
                 f"{label} {name!r} cannot be used: its plugin "
                 + describe_failure(failed),
             )
-        known = tuple(sorted({*self.names(kind), *self.not_loaded}))
+        # a reporter is also a plugin implementing stratagem_report_metrics
+        hooked = self.reporters if kind == "reporter" else ()
+        known = tuple(sorted({*self.names(kind), *hooked, *self.not_loaded}))
         hint = difflib.get_close_matches(name, known, n=1)
         installed = ", ".join(known) or "none"
         detail = (
@@ -607,6 +630,7 @@ class _Loader:
                 scanners=tuple(offers["scanner"]),
                 data_sources=tuple(offers["data_source"]),
                 brokers=tuple(offers["broker"]),
+                reporters=tuple(offers["reporter"]),
                 reporter=name in self.hooks.implementers(REPORT_HOOK),
             )
 
@@ -748,13 +772,13 @@ def _checked_specs(kind: _Kind, result: object) -> list[Any]:
                     "stratagem.StrategyConfig subclass"
                 )
             check_strategy_class(spec.strategy, spec.name)
-        elif isinstance(spec, ScannerSpec):
+        elif isinstance(spec, ScannerSpec | ReporterSpec):
             if not (
                 isinstance(spec.config, type) and issubclass(spec.config, BaseModel)
             ):
                 raise TypeError(
-                    f"scanner {spec.name!r}: config {spec.config!r} is not a pydantic "
-                    "model class"
+                    f"{kind.label} {spec.name!r}: config {spec.config!r} is not a "
+                    "pydantic model class"
                 )
         if not isinstance(spec, StrategySpec) and not callable(spec.factory):
             raise TypeError(f"{kind.label} {spec.name!r}: factory is not callable")

@@ -7,6 +7,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from queue import SimpleQueue
+from typing import Any
 
 from stratagem._records import Backpressure, Fill, SeriesKey
 
@@ -33,9 +34,12 @@ class Step:
 
 @dataclass(slots=True)
 class Control:
-    """A lifecycle message: ``start``, ``symbol_added``, ``fill``, ``drain`` or
-    ``stop``; never dropped. Acknowledged only when ``wait`` says the manager waits
-    for it."""
+    """A lifecycle message: ``start``, ``symbol_added``, ``fill``, ``save``,
+    ``restore``, ``drain`` or ``stop``; never dropped. Acknowledged only when
+    ``wait`` says the manager waits for it.
+
+    :param payload: ``restore``: the :class:`InstanceState` to restore.
+    """
 
     kind: str
     seq: int
@@ -44,6 +48,7 @@ class Control:
     sent_ns: int = 0
     wait: bool = False
     fills: Sequence[Fill] = ()
+    payload: Any = None
 
 
 @dataclass(slots=True)

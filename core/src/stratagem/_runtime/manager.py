@@ -10,9 +10,11 @@ counted.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from queue import Empty, SimpleQueue
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -33,7 +35,9 @@ from stratagem._records import (
     Signal,
     StrategyState,
 )
+from stratagem._runlog import located
 from stratagem._runtime.inbox import Batch, BoundedInbox, Control, Step
+from stratagem._runtime.state import Handover, InstanceState
 from stratagem._runtime.thread import Ack, StrategyInstance, StrategyThread
 
 if TYPE_CHECKING:
@@ -128,6 +132,8 @@ class StrategyManager:
             thread.trades = True
         self._started = False
         self._stopped = False
+        #: held while steps are handed out and while a reload swaps an instance
+        self._lock = threading.Lock()
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -175,6 +181,7 @@ class StrategyManager:
                     thread.instance.id,
                     self.join_timeout_s,
                     thread.stack(),
+                    extra=located(strategy=thread.instance.id),
                 )
         return stuck
 
@@ -191,16 +198,23 @@ class StrategyManager:
             processor's deterministic order.
         :returns: the number of notifications handed out.
         """
-        if self._routing_dirty:
-            self._rebuild_routes()
-        routes = self._routes
         if self.mode is Mode.DATA_DRIVEN:
             from stratagem._data.timeline import ClockStep
 
+            if self._routing_dirty:
+                self._rebuild_routes()
             items = list(items)
-            delivered = sum(len(routes.get(key, ())) for key, _ in items)
+            delivered = sum(len(self._routes.get(key, ())) for key, _ in items)
             self.dispatch_batch([ClockStep(None, time_ns, items)])
             return delivered
+        with self._lock:  # a reload swaps instances between two steps
+            return self._hand_out(time_ns, items)
+
+    def _hand_out(self, time_ns: int, items: Iterable[tuple[SeriesKey, int]]) -> int:
+        """Clock-driven and live: put one step in each subscribed inbox."""
+        if self._routing_dirty:
+            self._rebuild_routes()
+        routes = self._routes
         if self.execution is not None:
             self._hand_fills(time_ns)
         per_thread: dict[StrategyThread, list[tuple[SeriesKey, int]]] = {}
@@ -349,6 +363,135 @@ class StrategyManager:
         if self.mode is Mode.DATA_DRIVEN:
             return
         self._broadcast("drain", 0, wait=True)
+
+    # --- hot reload ----------------------------------------------------------------
+
+    def thread_of(self, strategy_id: str) -> StrategyThread | None:
+        """The thread running ``strategy_id`` now, if any."""
+        for thread in self.threads:
+            if thread.instance.id == strategy_id:
+                return thread
+        return None
+
+    def swap(self, instance: StrategyInstance, time_ns: int) -> Handover:
+        """Replace the running instance of ``instance.id`` between two steps; safe
+        from any thread (clock-driven and live runs).
+
+        The running instance saves its state after the steps its inbox holds and
+        leaves (no ``on_stop``); the new one, in a thread of its own that receives
+        every step from now on, waits for that state, then runs ``on_start``, gets
+        the subscriptions and position back and ``on_load``. Its signals and
+        metrics continue the old ones. The others are never paused.
+
+        :returns: the hand-over; ``done`` is set once the new instance started.
+        """
+        with self._lock:
+            old = self.thread_of(instance.id)
+            if old is None:
+                raise KeyError(instance.id)
+            handover = Handover(old.instance, old.instance.callback_timeout_s)
+            new = StrategyThread(
+                old.index,
+                instance,
+                self.data,
+                self.mode,
+                self._done,
+                self._mark_routing_dirty,
+                self._on_failure,
+            )
+            new.signals = old.signals
+            new.metrics = old.metrics
+            new.predecessor = old
+            new.trades = old.trades
+            seq = self._next_seq()
+            if old.is_alive():
+                old.inbox.put_control(Control("save", seq, time_ns, payload=handover))
+                old.inbox.put_control(Control("retire", seq, time_ns))
+            else:
+                handover.hand_over(old.state())
+            new.inbox.put_control(Control("adopt", seq, time_ns, payload=handover))
+            if old.quarantined:
+                # a reload is how a fixed strategy comes back
+                new.metrics.state = StrategyState.RUNNING
+            self.threads[old.index] = new
+            self._trading = [
+                t for t in self.threads if self.execution is not None and t.trades
+            ]
+            self._mark_routing_dirty()
+            new.start()
+        return handover
+
+    # --- checkpoints ---------------------------------------------------------------
+
+    def request_saves(self, time_ns: int, *, wait: bool) -> int:
+        """Ask every running instance for its state (``on_save``), behind what its
+        inbox already holds.
+
+        :param time_ns: the session time of the checkpoint.
+        :param wait: wait until every instance has saved (data-driven, where they
+            are idle between steps); otherwise collect them later with
+            :meth:`collect_saves`, and nobody waits.
+        :returns: the request's number, for :meth:`collect_saves`.
+        """
+        seq = self._next_seq()
+        message = Control("save", seq, time_ns, sent_ns=perf_ns(), wait=wait)
+        targets = [t for t in self.threads if not t.quarantined and t.is_alive()]
+        for thread in targets:
+            thread.inbox.put_control(message)
+        if wait:
+            self._await(seq, targets)
+        return seq
+
+    def collect_saves(self, seq: int) -> dict[str, InstanceState] | None:
+        """Every instance's state for request ``seq``, or None while some running
+        instance has not saved yet. A quarantined instance gives what it last
+        saved, or its subscriptions and signals without a state."""
+        out: dict[str, InstanceState] = {}
+        for thread in self.threads:
+            saved = thread.saved
+            if saved is None and thread.predecessor is not None:
+                # reloaded after the request: the replaced instance answered it
+                saved = thread.predecessor.saved
+            if thread.quarantined:
+                kept = saved[1] if saved is not None else thread.state()
+                out[thread.instance.id] = replace(
+                    kept, quarantined=True, signal_count=len(thread.signals)
+                )
+            elif saved is None or saved[0] != seq:
+                return None
+            else:
+                out[thread.instance.id] = saved[1]
+        return out
+
+    def resume_from(
+        self,
+        states: Mapping[str, InstanceState],
+        signals: Mapping[str, Sequence[tuple[tuple[int, int], Signal]]],
+    ) -> None:
+        """Before :meth:`start`: give each instance the signals it had emitted, and
+        keep quarantined the ones that were (they are not started)."""
+        for thread in self.threads:
+            thread.signals.extend(signals.get(thread.instance.id, ()))
+            state = states.get(thread.instance.id)
+            if state is not None and state.quarantined:
+                thread.quarantined = True
+                thread.metrics.state = StrategyState.QUARANTINED
+
+    def restore(self, time_ns: int, states: Mapping[str, InstanceState]) -> None:
+        """After :meth:`start`: restore each running instance's subscriptions,
+        position and state (``on_load``) in its own thread; waits for all."""
+        seq = self._next_seq()
+        targets = []
+        for thread in self.threads:
+            state = states.get(thread.instance.id)
+            if state is None or thread.quarantined or not thread.is_alive():
+                continue
+            thread.inbox.put_control(
+                Control("restore", seq, time_ns, wait=True, payload=state)
+            )
+            targets.append(thread)
+        self._await(seq, targets)
+        self._mark_routing_dirty()
 
     # --- outputs -------------------------------------------------------------------
 

@@ -9,17 +9,37 @@ import numpy as np
 from stratagem._records import StrategyState
 
 _RING = 1 << 16
+#: timing histogram buckets: bucket ``k`` counts durations in
+#: ``[2**(k/2), 2**((k+1)/2))`` ns (two per doubling); the first also counts shorter
+#: ones, the last (from 2**41.5 ns, about 49 minutes) longer ones
+HISTOGRAM_BUCKETS = 84
+
+
+def _bucket_counts(durations_ns: np.ndarray) -> np.ndarray:
+    index = np.floor(np.log2(np.maximum(durations_ns, 1)) * 2).astype(np.int64)
+    return np.bincount(
+        np.clip(index, 0, HISTOGRAM_BUCKETS - 1), minlength=HISTOGRAM_BUCKETS
+    )
 
 
 class TimingStats:
-    """Exact count, total and max of durations; percentiles over the latest 65,536.
+    """Exact count, total, max and histogram of durations; percentiles over the
+    latest 65,536.
 
     The writing thread only appends to a list (the cheapest thing it can do per
     notification) and folds it into the totals and a numpy ring between steps;
     readers on other threads combine the folded part with a copy of the list.
     """
 
-    __slots__ = ("count", "total_ns", "max_ns", "pending", "_ring", "_filled")
+    __slots__ = (
+        "count",
+        "total_ns",
+        "max_ns",
+        "pending",
+        "_ring",
+        "_filled",
+        "_buckets",
+    )
 
     def __init__(self) -> None:
         self.count = 0
@@ -29,6 +49,7 @@ class TimingStats:
         self.pending: list[int] = []
         self._ring = np.zeros(_RING, dtype=np.int64)
         self._filled = 0
+        self._buckets = np.zeros(HISTOGRAM_BUCKETS, dtype=np.int64)
 
     def add(self, duration_ns: int) -> None:
         self.pending.append(duration_ns)
@@ -41,7 +62,10 @@ class TimingStats:
         if not pending:
             return
         self.pending = []
-        chunk = np.asarray(pending[-_RING:], dtype=np.int64)
+        durations = np.asarray(pending, dtype=np.int64)
+        # a new array, not in place: readers on other threads hold the previous one
+        self._buckets = self._buckets + _bucket_counts(durations)
+        chunk = durations[-_RING:]
         start = self.count % _RING
         head = min(len(chunk), _RING - start)
         self._ring[start : start + head] = chunk[:head]
@@ -68,6 +92,30 @@ class TimingStats:
             f"{prefix}p50_ms": float(p50) / 1e6,
             f"{prefix}p99_ms": float(p99) / 1e6,
             f"{prefix}max_ms": peak / 1e6,
+        }
+
+    def histogram_ms(self, prefix: str = "") -> dict[str, dict[str, list[Any]]]:
+        """Every duration recorded, counted in the :data:`HISTOGRAM_BUCKETS` buckets.
+
+        :param prefix: prefix of the key, as in :meth:`summary_ms`.
+        :returns: ``{"<prefix>hist_ms": {"edges": [...], "counts": [...]}}`` over the
+            buckets from the first to the last non-empty one: ``edges`` in
+            milliseconds, one more than ``counts`` (both empty when nothing was
+            recorded).
+        """
+        pending = list(self.pending)
+        counts = self._buckets
+        if pending:
+            counts = counts + _bucket_counts(np.asarray(pending, dtype=np.int64))
+        used = np.flatnonzero(counts)
+        if not len(used):
+            return {f"{prefix}hist_ms": {"edges": [], "counts": []}}
+        first, stop = int(used[0]), int(used[-1]) + 1
+        return {
+            f"{prefix}hist_ms": {
+                "edges": [2 ** (k / 2) / 1e6 for k in range(first, stop + 1)],
+                "counts": counts[first:stop].tolist(),
+            }
         }
 
     @property
@@ -117,6 +165,9 @@ class StrategyMetrics:
         )
         snap.update(self.wait_time.summary_ms("wait_"))
         snap.update(self.signal_latency.summary_ms("signal_latency_"))
+        snap.update(self.call_time.histogram_ms())
+        snap.update(self.wait_time.histogram_ms("wait_"))
+        snap.update(self.signal_latency.histogram_ms("signal_latency_"))
         return snap
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import sys
 import threading
 import time
@@ -12,6 +14,7 @@ from queue import SimpleQueue
 from typing import TYPE_CHECKING, Any
 
 from stratagem._data.intervals import NS_PER_SECOND
+from stratagem._data.timefmt import format_ts
 from stratagem._plugins.failures import PluginRef
 from stratagem._plugins.hooks import StrategyHooks
 from stratagem._records import (
@@ -24,12 +27,14 @@ from stratagem._records import (
 )
 from stratagem._runtime.inbox import Batch, BoundedInbox, Control, DirectInbox, Step
 from stratagem._runtime.metrics import StrategyMetrics
+from stratagem._runtime.state import Handover, InstanceState
 from stratagem._strategy import Strategy, StrategyContext, SubscriptionError
 
 if TYPE_CHECKING:
     from stratagem._data.session_data import SessionData
     from stratagem._strategy import StrategyConfig
 
+log = logging.getLogger("stratagem.runtime")
 perf_ns = time.perf_counter_ns
 
 #: ``(thread index, message seq, batch position where it stopped or None)``
@@ -79,6 +84,13 @@ class StrategyInstance:
         )
 
 
+#: the hook a control message calls, for failure messages
+_HOOK_OF = {
+    "restore": "on_load",
+    "symbol_added": "on_symbol_added",
+    "start": "on_start",
+}
+
 #: ``failed(thread, hook, exc, symbol, bar_ts, fatal)``, called in the failing thread
 FailureCallback = Callable[
     ["StrategyThread", str, BaseException, "str | None", "int | None", bool], None
@@ -121,17 +133,33 @@ class StrategyThread(threading.Thread):
         #: signal, so that it hears the fills before it goes on
         self.trades = False
         self.busy_since = 0
-        self.strategy = instance.strategy_cls(instance.config)
         self._step_sent_ns = 0
         self._order = (0, 1)
+        self._data = data
+        self._mode = mode
+        self._on_subscriptions_changed = on_subscriptions_changed
+        self._become(instance)
+        #: ``(seq, state)`` of the last ``save`` it handled
+        self.saved: tuple[int, InstanceState] | None = None
+        #: the thread a reload replaced, until this one has saved once
+        self.predecessor: StrategyThread | None = None
+
+    def _become(self, instance: StrategyInstance) -> None:
+        """Run ``instance``: a new strategy object, context and hook callers (the
+        context at the same session time)."""
+        previous = getattr(self, "ctx", None)
+        self.instance = instance
+        self.strategy = instance.strategy_cls(instance.config)
         self.ctx = StrategyContext(
             strategy_id=instance.id,
             config=instance.config,
-            data=data,
-            mode=mode,
+            data=self._data,
+            mode=self._mode,
             emit=self._record_signal,
-            on_subscriptions_changed=on_subscriptions_changed,
+            on_subscriptions_changed=self._on_subscriptions_changed,
         )
+        if previous is not None:
+            self.ctx.time_ns = previous.time_ns
         self._hooks = StrategyHooks(self.strategy, instance.id)
 
     # --- the thread's loop ------------------------------------------------------
@@ -151,7 +179,11 @@ class StrategyThread(threading.Thread):
                 stopped = None if self.quarantined else self._handle_batch(message)
                 done_put((index, message.seq, stopped))
             else:
-                if message.kind != "drain" and (
+                if message.kind == "retire":
+                    return  # replaced by a reload: no on_stop
+                if message.kind == "save" and message.payload is not None:
+                    self._hand_over(message.payload)
+                elif message.kind != "drain" and (
                     not self.quarantined or message.kind == "stop"
                 ):
                     self._handle_control(message)
@@ -243,16 +275,117 @@ class StrategyThread(threading.Thread):
                 self._hooks.on_symbol_added(ctx, message.symbol)
             elif message.kind == "fill":
                 self._hear_fills(message.fills)
+            elif message.kind == "save":
+                self.saved = (message.seq, self._save())
+                self.predecessor = None
+            elif message.kind == "restore":
+                self._restore(message.payload)
+            elif message.kind == "adopt":
+                self._adopt(message.payload)
             elif message.kind == "stop":
                 if self.metrics.state is StrategyState.RUNNING:
                     self._hooks.on_stop(ctx)
                     self.metrics.state = StrategyState.STOPPED
         except SubscriptionError as exc:
-            self._on_failure(self, message.kind, exc, message.symbol, None, True)
+            hook = _HOOK_OF.get(message.kind, message.kind)
+            self._on_failure(self, hook, exc, message.symbol, None, True)
         except Exception as exc:  # noqa: BLE001 - isolate any strategy failure
-            self._on_failure(self, message.kind, exc, message.symbol, None, False)
+            hook = _HOOK_OF.get(message.kind, message.kind)
+            self._on_failure(self, hook, exc, message.symbol, None, False)
         finally:
             self.busy_since = 0
+
+    def state(self, *, saved: dict[str, Any] | None = None) -> InstanceState:
+        """What this instance's checkpoint holds besides its own state: its
+        subscriptions, position and signal count (read between deliveries)."""
+        ctx = self.ctx
+        return InstanceState(
+            state=saved,
+            subscriptions=tuple(
+                (symbol, interval, (symbol, interval) in ctx.partial)
+                for symbol, interval in sorted(ctx.subscriptions)
+            ),
+            positions=dict(ctx._positions),
+            signal_count=len(self.signals),
+            quarantined=self.quarantined,
+        )
+
+    def _save(self) -> InstanceState:
+        """Ask the strategy for its state; a failure leaves the checkpoint without
+        it (the policy counts it like any other)."""
+        try:
+            raw = self._hooks.on_save(self.ctx)
+            if raw is not None and not isinstance(raw, dict):
+                raise TypeError(
+                    f"on_save returned {type(raw).__name__}; a state is a dict of "
+                    "JSON values"
+                )
+            # a JSON copy: checks it is JSON, and the strategy going on cannot
+            # change what the checkpoint holds
+            state = None if raw is None else json.loads(json.dumps(raw))
+        except Exception as exc:  # noqa: BLE001 - isolate any strategy failure
+            self._on_failure(self, "on_save", exc, None, None, False)
+            failed = self.state()
+            return InstanceState(
+                None,
+                failed.subscriptions,
+                failed.positions,
+                failed.signal_count,
+                failed.quarantined,
+                f"{type(exc).__name__}: {exc}",
+            )
+        return self.state(saved=state)
+
+    def _hand_over(self, handover: Handover) -> None:
+        """A reload replaces this instance: its state goes to the new one."""
+        if self.quarantined:
+            handover.hand_over(self.state())
+        else:
+            handover.hand_over(self._save())
+
+    def _adopt(self, handover: Handover) -> None:
+        """Take over from the instance a reload replaces: wait for its state, then
+        ``on_start``, its subscriptions and position, ``on_load``. When the new code
+        fails there, run the old code again from the same state instead."""
+        if not handover.ready.wait(handover.wait_s):
+            lost = (
+                f"the running instance did not hand over its state within "
+                f"{handover.wait_s:g}s; the new code starts without it"
+            )
+            saved = None
+        else:
+            saved, lost = handover.saved, ""
+        try:
+            self._hooks.on_start(self.ctx)
+            if saved is not None:
+                self._restore(saved)
+        except Exception as exc:  # noqa: BLE001 - the reload fails, the instance runs
+            reason = f"{type(exc).__name__}: {exc}"
+            log.error(
+                "reload of %s failed in the new code (%s); the old code runs on from "
+                "its state",
+                self.instance.id,
+                reason,
+            )
+            handover.finish(False, f"the new code failed to start: {reason}")
+            self._become(handover.old_instance)
+            self._hooks.on_start(self.ctx)
+            if saved is not None:
+                self._restore(saved)
+            return
+        if saved is not None and saved.error:
+            lost = f"its state was not saved ({saved.error}); it starts without it"
+        handover.finish(True, lost)
+
+    def _restore(self, restored: InstanceState) -> None:
+        """A resumed or reloaded instance: its subscriptions and position as at
+        the checkpoint, then ``on_load`` with its state."""
+        ctx = self.ctx
+        for symbol, interval, partial in restored.subscriptions:
+            ctx.subscribe(symbol, interval, partial=partial)
+        ctx._positions = dict(restored.positions)
+        if restored.state is not None:
+            self._hooks.on_load(ctx, restored.state)
 
     def _handle_items_with_developing(
         self,
@@ -328,6 +461,19 @@ class StrategyThread(threading.Thread):
         if frame is None:
             return "(thread not running)"
         return "".join(traceback.format_stack(frame))
+
+    def log_fields(self) -> dict[str, str]:
+        """Where this strategy is, for the records logged in its thread
+        (:mod:`stratagem._runlog`): its id and, while it handles a notification,
+        the symbol, interval and time of the newest bar it sees of that series."""
+        fields = {"strategy": self.instance.id}
+        key = self.ctx._cur_key
+        if key is not None:
+            fields["symbol"], fields["interval"] = key
+            bars = self.ctx.bars(*key)
+            if len(bars):
+                fields["bar_ts"] = format_ts(int(bars.ts[-1]))
+        return fields
 
     def busy_for_s(self, now_ns: int) -> float:
         since = self.busy_since

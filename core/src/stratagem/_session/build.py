@@ -29,9 +29,14 @@ from stratagem._data.trading_days import TradingCalendar
 from stratagem._data.validation import BarValidationError
 from stratagem._execution.manager import ExecutionManager
 from stratagem._execution.portfolio import PortfolioResult
-from stratagem._plugins.failures import FailureLedger, FailureRecord, PluginRef
-from stratagem._plugins.hooks import PluginHooks
-from stratagem._protocols import BarSource, LiveSource, Scanner
+from stratagem._plugins.failures import (
+    FailureLedger,
+    FailureRecord,
+    PluginRef,
+    one_line_error,
+)
+from stratagem._plugins.hooks import REPORT_HOOK, PluginHooks
+from stratagem._protocols import BarSource, LiveSource, Reporter, Scanner
 from stratagem._records import (
     BrokerSpec,
     EmptyWindows,
@@ -41,19 +46,22 @@ from stratagem._records import (
     RunStatus,
     Signal,
 )
+from stratagem._runlog import set_run_id
 from stratagem._runtime.manager import StartupError, StrategyManager
 from stratagem._runtime.metrics import bottleneck
 from stratagem._runtime.thread import StrategyInstance
+from stratagem._session.checkpoints import Checkpointer, failure_from_dict
 from stratagem._session.coordinator import (
     BATCH_STEPS,
     SessionCoordinator,
     SessionResult,
 )
+from stratagem._session.journal import JournalWriter, Resumed
 from stratagem._session.processor import DataProcessor
 
 if TYPE_CHECKING:
-    from stratagem._config.loading import LoadedSession
-    from stratagem._config.models import ExecutionConfig
+    from stratagem._config.loading import LoadedSession, ResolvedStrategy
+    from stratagem._config.models import CheckpointEvery, ExecutionConfig
 
 log = logging.getLogger("stratagem.session")
 
@@ -86,7 +94,8 @@ class SessionSpec:
     :param validation: ``reject`` or ``drop`` for bars pushed live.
     :param scanners: ``(plugin ref, scanner)`` pairs.
     :param reporters: ``(plugin ref, caller)`` pairs, each called with
-        ``report=`` on the main thread.
+        ``report=`` on the main thread; a :class:`ReporterCaller` is also closed
+        once when the session ends.
     :param metrics_interval_s: wall seconds between periodic reports.
     :param join_timeout_s: how long the end of the session waits for each thread.
     :param execution: the session's ``execution`` block, when signals become orders.
@@ -145,30 +154,11 @@ class SessionSpec:
         """
         cfg = loaded.config.session_data_config
         root = _data_root(loaded, data_dir)
-        hooks = PluginHooks(loaded.plugins.pm)
-        reporters = []
-        for name, caller in hooks.reporters(cfg.reporters):
-            record = loaded.plugins.record_of(name)
-            ref = PluginRef(
-                "reporter", name, record.dist, record.version, cfg.reporter_on_error
-            )
-            reporters.append((ref, caller))
+        reporters = _reporters(loaded)
         return cls(
             symbols=tuple(cfg.symbols),
             strategies=tuple(
-                StrategyInstance(
-                    id=item.id,
-                    strategy_cls=item.spec.strategy,
-                    config=item.config,
-                    dist=item.dist,
-                    version=item.version,
-                    on_error=item.entry.on_error,
-                    max_errors=item.entry.max_errors,
-                    backpressure=item.entry.backpressure,
-                    inbox_size=item.entry.inbox_size,
-                    callback_timeout_s=item.entry.callback_timeout_s,
-                    execution=item.entry.execution if cfg.execution else None,
-                )
+                instance_of(item, executes=cfg.execution is not None)
                 for item in loaded.strategies
             ),
             source=_source(loaded, root),
@@ -202,6 +192,72 @@ class SessionSpec:
             origin=loaded,
             data_root=root,
         )
+
+
+class ReporterCaller:
+    """A reporter made by a :class:`~stratagem.ReporterSpec` factory, called like a
+    plugin's pluggy caller (``caller(report=...)``) and closed when the session
+    ends.
+
+    :param reporter: the :class:`~stratagem.Reporter` made for this session.
+    """
+
+    def __init__(self, reporter: Reporter) -> None:
+        self.reporter = reporter
+
+    def __call__(self, *, report: MetricsReport) -> None:
+        self.reporter.report(report)
+
+    def close(self) -> None:
+        self.reporter.close()
+
+
+def _reporters(
+    loaded: LoadedSession,
+) -> tuple[tuple[PluginRef, Callable[..., Any]], ...]:
+    """One caller per ``reporters`` entry, in file order: the plugin's pluggy caller
+    of ``stratagem_report_metrics``, or the reporter its ReporterSpec's factory
+    makes now from the entry's validated config.
+
+    :raises SessionSetupError: when a factory raises.
+    """
+    policy = loaded.config.session_data_config.reporter_on_error
+    hooks = PluginHooks(loaded.plugins.pm)
+    callers: list[tuple[PluginRef, Callable[..., Any]]] = []
+    for item in loaded.reporters:
+        ref = PluginRef("reporter", item.id, item.dist, item.version, policy)
+        if item.spec is None:
+            callers.append((ref, hooks.caller_for(REPORT_HOOK, item.name)))
+            continue
+        try:
+            reporter = item.spec.factory(item.config)
+        except Exception as exc:
+            raise SessionSetupError(
+                f"{ref.label} could not be made: {one_line_error(exc)}"
+            ) from exc
+        callers.append((ref, ReporterCaller(reporter)))
+    return tuple(callers)
+
+
+def instance_of(item: ResolvedStrategy, *, executes: bool) -> StrategyInstance:
+    """The runtime's instance of one validated strategy entry.
+
+    :param item: the entry, resolved.
+    :param executes: whether the session has an ``execution`` block.
+    """
+    return StrategyInstance(
+        id=item.id,
+        strategy_cls=item.spec.strategy,
+        config=item.config,
+        dist=item.dist,
+        version=item.version,
+        on_error=item.entry.on_error,
+        max_errors=item.entry.max_errors,
+        backpressure=item.entry.backpressure,
+        inbox_size=item.entry.inbox_size,
+        callback_timeout_s=item.entry.callback_timeout_s,
+        execution=item.entry.execution if executes else None,
+    )
 
 
 def _calendars(bars: Any) -> dict[str, TradingCalendar]:
@@ -370,6 +426,41 @@ class Session:
             if source.available(symbol, base):
                 source.load(symbol, base, end_ns=self.spec.start_ns)
 
+    def resume_from(self, resumed: Resumed) -> None:
+        """Continue from a journal's last checkpoint; call before :meth:`run`.
+
+        The run replays the bars up to the checkpoint without delivering them,
+        starts every strategy there (``on_start``), restores its subscriptions,
+        position and state (``on_load``), its signals, the books and open orders,
+        and the strategies' failures, then goes on.
+
+        :param resumed: the checkpoint (:func:`read_journal`).
+        """
+        self.manager.resume_from(resumed.instances, resumed.signals)
+        if self.execution is not None and resumed.execution is not None:
+            self.execution.restore(resumed.execution, resumed.fills)
+        self.ledger.restore(failure_from_dict(f) for f in resumed.failures)
+        self.coordinator.resume = resumed
+        self.extra["resumed_from"] = {
+            "checkpoint": resumed.checkpoint_id,
+            "session_time": format_ts(resumed.session_ns),
+            "steps": resumed.steps,
+        }
+
+    def keep_journal(self, writer: JournalWriter, every: CheckpointEvery) -> None:
+        """Write checkpoints into ``writer`` every ``every`` and at stop; call
+        before :meth:`run` (after :meth:`resume_from` when resuming)."""
+        resume = self.coordinator.resume
+        self.coordinator.checkpointer = Checkpointer(
+            writer,
+            every,
+            self.manager,
+            self.processor,
+            self.execution,
+            self.ledger,
+            start_steps=resume.steps if resume is not None else 0,
+        )
+
     def subscribe(self, listener: SessionListener) -> None:
         """Have ``listener`` told when the session ends (output writers)."""
         self._listeners.append(listener)
@@ -414,6 +505,8 @@ class Session:
         gc.collect()
         gc.freeze()
         previous = _install_sigterm(self)
+        # every record logged from now on, from any thread, names this run
+        set_run_id(self.run_id)
         self._wall0 = time.perf_counter()
         interval = self.spec.metrics_interval_s
         interrupts = 0
@@ -475,8 +568,11 @@ class Session:
         signals = self.manager.signals()
         final = self.snapshot(final=True, signals=signals)
         rejected = isinstance(error, INPUT_ERRORS) and self.processor.steps == 0
-        if not rejected:
-            self._report(final)
+        try:
+            if not rejected:
+                self._report(final)
+        finally:
+            self._close_reporters()
         outcome = SessionOutcome(
             status=result.status,
             result=result,
@@ -540,6 +636,17 @@ class Session:
         return MetricsReport(
             system=system, strategies=strategies, final=final, extra=dict(self.extra)
         )
+
+    def _close_reporters(self) -> None:
+        """Close every reporter a ReporterSpec made, quarantined ones too; a failure
+        is recorded like a failed report."""
+        for ref, caller in self.spec.reporters:
+            if not isinstance(caller, ReporterCaller):
+                continue
+            try:
+                caller.close()
+            except Exception as exc:  # noqa: BLE001 - recorded, the session ends
+                self.ledger.record(ref, "close", exc)
 
     def _report(self, report: MetricsReport) -> None:
         """Call every reporter on its own; one that fails follows the policy."""

@@ -25,8 +25,11 @@ from stratagem._execution.manager import ExecutionManager
 from stratagem._plugins.failures import FailureLedger, PluginRef
 from stratagem._protocols import BarSource, Scanner
 from stratagem._records import ErrorPolicy, LiveBar, Mode, RunStatus
+from stratagem._runlog import located
 from stratagem._runtime.manager import StrategyManager
 from stratagem._runtime.metrics import TimingStats
+from stratagem._session.checkpoints import Checkpointer
+from stratagem._session.journal import JournalError, Resumed
 from stratagem._session.processor import DataProcessor
 
 log = logging.getLogger("stratagem.session")
@@ -137,6 +140,10 @@ class SessionCoordinator:
         self._wall0 = 0.0
         self._current_scanner = "api"
         self._wanted: list[tuple[str, str]] = []
+        #: writes the journal's checkpoints, when the run has a journal
+        self.checkpointer: Checkpointer | None = None
+        #: the checkpoint a resumed session continues from
+        self.resume: Resumed | None = None
 
     # --- control from other threads ---------------------------------------------
 
@@ -170,7 +177,10 @@ class SessionCoordinator:
         base = self.processor.base_interval
         if not self.source.available(symbol, base):
             log.error(
-                "cannot add %s: the data source has no %s bars for it", symbol, base
+                "cannot add %s: the data source has no %s bars for it",
+                symbol,
+                base,
+                extra=located(symbol=symbol),
             )
             self.result.skipped_symbols.append(symbol)
             return False
@@ -180,7 +190,11 @@ class SessionCoordinator:
             SymbolInsertion(symbol, now, history, self._current_scanner)
         )
         log.info(
-            "added %s at %s with history %s", symbol, format_ts(now), history or "none"
+            "added %s at %s with history %s",
+            symbol,
+            format_ts(now),
+            history or "none",
+            extra=located(symbol=symbol),
         )
         self.manager.notify_symbol_added(now, symbol)
         return True
@@ -245,7 +259,43 @@ class SessionCoordinator:
                 symbol, bars, t0, coarse=coarse, coarse_minutes=coarse_minutes
             )
         self.processor.start(t0)
+        if self.resume is not None:
+            t0 = self._fast_forward(self.resume)
         return self._drive(t0, self._replay_units(t0))
+
+    def _fast_forward(self, resume: Resumed) -> int:
+        """A resumed session: publish every step up to the checkpoint without
+        delivering any (the strategies' states hold what they made of them), with
+        the scanners polled and symbols added as the first run did.
+
+        :returns: the checkpoint's session time.
+        :raises JournalError: when the data does not reach the checkpoint as the
+            journal recorded it (another data folder, or changed files).
+        """
+        processor = self.processor
+        while processor.steps < resume.steps:
+            step = processor.next_step(None)
+            if step is None:
+                break
+            if self.scanners:
+                self._poll_scanners(step.time_ns)
+                if self._wanted:
+                    self._insert_wanted()
+        if processor.steps != resume.steps or processor.time_ns != resume.session_ns:
+            reached = format_ts(processor.time_ns) if processor.time_ns else "nothing"
+            raise JournalError(
+                f"{resume.path}: the checkpoint is at step {resume.steps} "
+                f"({format_ts(resume.session_ns)}), but this data reaches step "
+                f"{processor.steps} ({reached}) there: the data differs from the "
+                "run's"
+            )
+        log.info(
+            "resumed at %s (checkpoint %d, step %d)",
+            format_ts(resume.session_ns),
+            resume.checkpoint_id,
+            resume.steps,
+        )
+        return resume.session_ns
 
     def run_live(self, feed: Iterable[LiveBar], start_ns: int) -> SessionResult:
         """Run live: each bar from ``feed`` is one step; ends when the feed ends."""
@@ -267,6 +317,9 @@ class SessionCoordinator:
         wall0 = time.perf_counter()
         self._wall0 = wall0
         manager.start(t0)
+        if self.resume is not None:
+            manager.restore(t0, self.resume.instances)
+        checkpointer = self.checkpointer
         ended = False
         try:
             for unit in units:
@@ -281,6 +334,8 @@ class SessionCoordinator:
                     break
                 if self._wanted:
                     self._insert_wanted()
+                if checkpointer is not None:
+                    checkpointer.after_step()
                 if self._stop.is_set():
                     break
             else:
@@ -296,6 +351,10 @@ class SessionCoordinator:
                 result.status = RunStatus.INTERRUPTED
         finally:
             manager.drain()
+            if checkpointer is not None:
+                # before the execution's end cancels the open orders: a resume
+                # goes on with them
+                checkpointer.at_stop()
             if self.execution is not None:
                 self.execution.finish(
                     self.processor.time_ns or t0,
@@ -328,9 +387,18 @@ class SessionCoordinator:
         paced = self.manager.mode is not Mode.DATA_DRIVEN and self.speed > 0
         size = 1 if paced else self.batch_steps
         stride = not paced and not self.scanners
+        checkpointer = self.checkpointer
         while not self._stop.is_set():
             unit: list[ClockStep] = []
+            # a batch ends where a checkpoint counted in steps is due
+            left = checkpointer.steps_left() if checkpointer is not None else None
+            start_steps = processor.steps
             while len(unit) < size:
+                limit = 0
+                if left is not None:
+                    limit = left - (processor.steps - start_steps)
+                    if limit <= 0:
+                        break
                 upcoming = processor.next_time_ns
                 if upcoming is None:
                     break
@@ -339,7 +407,7 @@ class SessionCoordinator:
                     if self._stop.is_set():
                         break
                 keys = self.manager.subscribed_keys() if stride else None
-                step = processor.next_step(keys)
+                step = processor.next_step(keys, limit=limit)
                 if step is None:
                     break
                 unit.append(step)
@@ -390,7 +458,11 @@ class SessionCoordinator:
             if self.end_ns is not None and bar.ts >= self.end_ns:
                 return  # the session's end: later bars are not in it
             if bar.symbol not in self.processor.symbols:
-                log.warning("live bar for %s, which is not in the session", bar.symbol)
+                log.warning(
+                    "live bar for %s, which is not in the session",
+                    bar.symbol,
+                    extra=located(symbol=bar.symbol),
+                )
                 continue
             step = self.processor.push_bar(
                 bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from stratagem._session.build import Session, SessionOutcome
 
 #: what a run may leave in its folder (``metrics.jsonl`` comes from the json
-#: reporter); an earlier run's copies are removed before a run with ``--overwrite``
+#: reporter, ``report.html`` from ``stratagem report``); an earlier run's copies are
+#: removed before a run with ``--overwrite``
 RUN_FILES = (
     "signals.csv",
     "metrics.json",
@@ -44,6 +45,12 @@ RUN_FILES = (
     "equity.csv",
     "equity.parquet",
     "portfolio.json",
+    "report.html",
+    # the journal (DESIGN 12) and the control socket of a running session
+    "state.sqlite",
+    "state.sqlite-wal",
+    "state.sqlite-shm",
+    "control.sock",
 )
 
 SIGNAL_COLUMNS = (
@@ -234,6 +241,20 @@ def manifest(session: Session, outcome: SessionOutcome) -> dict[str, Any]:
             },
         },
         "failures": [record.as_dict() for record in outcome.failures],
+        "journal": _journal_of(session),
+    }
+
+
+def _journal_of(session: Session) -> dict[str, Any] | None:
+    """Where the run's checkpoints went, and the checkpoint it resumed from."""
+    checkpointer = session.coordinator.checkpointer
+    if checkpointer is None:
+        return None
+    return {
+        "path": checkpointer.writer.path.name,
+        "checkpoints": checkpointer.writer.checkpoints,
+        "error": checkpointer.failed,
+        "resumed_from": session.extra.get("resumed_from"),
     }
 
 

@@ -42,6 +42,7 @@ from stratagem._data.timeline import (
 from stratagem._data.trading_days import TradingCalendar
 from stratagem._data.validation import validate_bars
 from stratagem._records import SeriesKey
+from stratagem._runlog import located
 
 log = logging.getLogger("stratagem.session")
 
@@ -241,7 +242,7 @@ class DataProcessor:
         return self.time_ns if last is None else last
 
     def next_step(
-        self, interesting: frozenset[SeriesKey] | None = None
+        self, interesting: frozenset[SeriesKey] | None = None, *, limit: int = 0
     ) -> ClockStep | None:
         """Advance the replay clock and return the step it reached.
 
@@ -249,12 +250,16 @@ class DataProcessor:
             publishes one of these series (or the last step), publishing everything
             in between; the steps skipped are those nobody listens to, so no one can
             tell them from steps taken one by one.
+        :param limit: when positive, advance at most this many steps (a checkpoint
+            is due there).
         """
         timeline = self.timeline
         cursor = timeline.cursor
         if cursor >= len(timeline.times):
             return None
         target = timeline.target(interesting, self._keys)
+        if limit > 0:
+            target = min(target, cursor + limit - 1)
         timeline.cursor = target + 1
         self.steps += target + 1 - cursor
         self.time_ns = timeline.times[target]
@@ -379,6 +384,7 @@ class DataProcessor:
                 "live bar %s %s arrived after its window was published; dropped",
                 symbol,
                 format_ts(ts),
+                extra=located(symbol=symbol, bar_ts=format_ts(ts)),
             )
             self.dropped_live += 1
             return ClockStep(None, now, [])

@@ -4,7 +4,7 @@ the bars of a fast one."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -131,6 +131,16 @@ class DonchianBreakout(FollowingStrategy):
         # derive it fail at start, not at the first fast bar.
         ctx.subscribe(symbol, self.config.slow_interval)
         self._position[symbol] = None
+
+    def on_save(self, ctx: StrategyContext) -> dict[str, Any]:
+        """Per symbol, where the last fast close was against its channel."""
+        return {"position": dict(self._position)}
+
+    def on_load(self, ctx: StrategyContext, state: dict[str, Any]) -> None:
+        for symbol, position in state["position"].items():
+            if position not in (None, "above", "below", "inside"):
+                raise ValueError(f"{symbol}: no channel position {position!r}")
+            self._position[str(symbol)] = position
 
     def channel(self, slow: Bars, fast_ts: int) -> Channel | None:
         """The channel for the fast bar opened at ``fast_ts``, or None while fewer

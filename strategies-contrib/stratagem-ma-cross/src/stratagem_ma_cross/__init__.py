@@ -4,6 +4,7 @@ crosses below."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from pydantic import Field, model_validator
 
@@ -64,6 +65,16 @@ class MACross(FollowingStrategy):
     def __init__(self, config: MACrossConfig) -> None:
         super().__init__(config)
         self._last_nonzero: dict[str, float] = {}
+
+    def on_save(self, ctx: StrategyContext) -> dict[str, Any]:
+        """Per symbol, the last non-zero difference of the averages (the averages
+        themselves are read from the bars)."""
+        return {"last_nonzero": dict(self._last_nonzero)}
+
+    def on_load(self, ctx: StrategyContext, state: dict[str, Any]) -> None:
+        self._last_nonzero = {
+            str(symbol): float(d) for symbol, d in state["last_nonzero"].items()
+        }
 
     def update(
         self, ctx: StrategyContext, symbol: str, interval: str, bars: Bars, index: int

@@ -4,6 +4,7 @@ back from overbought."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from pydantic import Field, model_validator
 
@@ -84,6 +85,24 @@ class WilderRSI:
         self._gains: list[float] = []
         self._losses: list[float] = []
 
+    def state(self) -> dict[str, Any]:
+        """Everything :meth:`update` carries from one close to the next (JSON)."""
+        return {
+            "avg_gain": self.avg_gain,
+            "avg_loss": self.avg_loss,
+            "previous": self._previous,
+            "gains": list(self._gains),
+            "losses": list(self._losses),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state`."""
+        self.avg_gain = _float_or_none(state["avg_gain"])
+        self.avg_loss = _float_or_none(state["avg_loss"])
+        self._previous = _float_or_none(state["previous"])
+        self._gains = [float(v) for v in state["gains"]]
+        self._losses = [float(v) for v in state["losses"]]
+
     def update(self, close: float) -> float | None:
         """Feed the next close; returns the RSI, or None until ``period`` changes
         have been seen (``period + 1`` closes)."""
@@ -108,6 +127,10 @@ class WilderRSI:
         self.avg_gain, self.avg_loss = avg_gain, avg_loss
         total = avg_gain + avg_loss
         return 50.0 if total == 0.0 else 100.0 * (avg_gain / total)
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 class _Followed:
@@ -141,6 +164,20 @@ class RSIReversion(FollowingStrategy):
 
     def start_following(self, ctx: StrategyContext, symbol: str) -> None:
         self._followed[symbol] = _Followed(self.config.period)
+
+    def on_save(self, ctx: StrategyContext) -> dict[str, Any]:
+        """Per symbol, the RSI's running state and its last value."""
+        return {
+            symbol: {"rsi": followed.rsi.state(), "value": followed.value}
+            for symbol, followed in self._followed.items()
+        }
+
+    def on_load(self, ctx: StrategyContext, state: dict[str, Any]) -> None:
+        for symbol, saved in state.items():
+            followed = _Followed(self.config.period)
+            followed.rsi.restore(saved["rsi"])
+            followed.value = _float_or_none(saved["value"])
+            self._followed[symbol] = followed
 
     def update(
         self, ctx: StrategyContext, symbol: str, interval: str, bars: Bars, index: int
