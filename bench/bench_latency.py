@@ -11,16 +11,23 @@ to wake a thread parked on a ``threading.Condition``.
 from __future__ import annotations
 
 import gc
+import json
+import re
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from _common import (
+    FIVE,
     NS_PER_MINUTE,
     Context,
     Result,
     Target,
+    iso,
     overlap_ns,
     run_session,
     write_session,
@@ -175,6 +182,7 @@ def run(ctx: Context) -> Result:
             result.figure(f"{label} {q} (pooled)", "us").add(value)
         result.info[f"{label} samples pooled"] = int(len(values))
     result.info["slice"] = {"start_ns": start, "end_ns": end, "speed": SPEED}
+    live_over_socket(ctx, result, start, end)
     targets = []
     for label in ("wait", "signal"):
         if label in pooled_values:
@@ -186,3 +194,103 @@ def run(ctx: Context) -> Result:
         )
     result.targets = targets
     return result
+
+
+LIVE_METHOD = (
+    "Live over the socket: `stratagem feed serve` in its own process replays the "
+    "same slice of the five files at 2,000x as a Binance kline stream on 127.0.0.1; "
+    "the session (data source websocket, history from the files) runs in this "
+    "process. wait = step built from a received kline handed out -> ma_cross's "
+    "thread starts it; it excludes the socket and JSON decoding, which the feed "
+    "metrics count apart."
+)
+
+
+def live_over_socket(
+    ctx: Context, result: Result, start: int, end: int
+) -> dict[str, float] | None:
+    """The same latencies in live mode, bars arriving over a WebSocket from a feed
+    server process; None when the feed plugin is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("stratagem_feed_websocket") is None:
+        result.info["live"] = "skipped: stratagem-feed-websocket is not installed"
+        return None
+    result.method += " " + LIVE_METHOD
+    scratch = ctx.tmpdir("latency-live-")
+    samples: list[np.ndarray] = []
+    per_run = result.figure("live over the socket: wait p99 (per run)", "us")
+    signal = result.figure("live over the socket: signal p99 (per run)", "us")
+    for index in range(ctx.repeat):
+        feed, url = _feed_process(ctx.bars_root, start)
+        try:
+            config = write_session(
+                scratch / f"live-{index}.json",
+                ctx.bars_root,
+                start_ns=start,
+                end_ns=end,
+            )
+            document = json.loads(config.read_text())
+            document["session_data_config"]["data"] = {
+                "source": "websocket",
+                "url": url,
+                "history": str(ctx.bars_root),
+            }
+            config.write_text(json.dumps(document))
+            run, outcome = run_session(config, scratch / f"live-out-{index}")
+        finally:
+            feed.kill()
+            feed.communicate(timeout=10)
+        snap = outcome.metrics["strategies"]["ma_cross"]
+        per_run.add(snap["wait_p99_ms"] * 1000.0)
+        signal.add(snap["signal_latency_p99_ms"] * 1000.0)
+        raw = _samples(run.manager.threads[0].metrics.wait_time)
+        if raw is not None:
+            samples.append(raw)
+        ctx.log(
+            f"latency live repeat {index + 1}: wait p99 "
+            f"{snap['wait_p99_ms'] * 1000:.0f}us, bars "
+            f"{outcome.metrics['system']['bars_in']}"
+        )
+    if not samples:
+        return None
+    values = np.concatenate(samples)
+    p50, p99 = np.percentile(values, [50, 99])
+    figures = {"p50": p50, "p99": p99, "max": float(values.max())}
+    for q, value in figures.items():
+        result.figure(f"live over the socket: wait {q} (pooled)", "us").add(value)
+    return figures
+
+
+def _feed_process(bars_root: Path, start: int) -> tuple[subprocess.Popen[str], str]:
+    """``stratagem feed serve`` over the five files from ``start``; its URL."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "stratagem.cli",
+            "feed",
+            "serve",
+            "--data",
+            str(bars_root),
+            "--symbols",
+            ",".join(FIVE),
+            "--speed",
+            str(SPEED),
+            "--port",
+            "0",
+            "--start",
+            iso(start),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    match = re.search(r"ws://\S+:\d+", line)
+    if match is None:
+        process.kill()
+        _, err = process.communicate(timeout=10)
+        raise RuntimeError(f"feed serve printed {line!r}; stderr: {err}")
+    return process, match.group(0)
