@@ -433,11 +433,12 @@ class StrategyManager:
             :meth:`collect_saves`, and nobody waits.
         :returns: the request's number, for :meth:`collect_saves`.
         """
-        seq = self._next_seq()
-        message = Control("save", seq, time_ns, sent_ns=perf_ns(), wait=wait)
-        targets = [t for t in self.threads if not t.quarantined and t.is_alive()]
-        for thread in targets:
-            thread.inbox.put_control(message)
+        with self._lock:  # not while a reload swaps an instance
+            seq = self._next_seq()
+            message = Control("save", seq, time_ns, sent_ns=perf_ns(), wait=wait)
+            targets = [t for t in self.threads if not t.quarantined and t.is_alive()]
+            for thread in targets:
+                thread.inbox.put_control(message)
         if wait:
             self._await(seq, targets)
         return seq
