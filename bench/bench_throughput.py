@@ -216,17 +216,19 @@ def run(ctx: Context) -> Result:
     warm_root = make_quick_data(ctx.bars_root, scratch / "warm", rows=300)
     warm_cfg = write_session(scratch / "warm.json", warm_root, reporters=())
     stratagem_run(warm_cfg, scratch / "warm-out")
-    cli_run(
-        write_session(scratch / "warm-cli.json", warm_root, reporters=None),
-        scratch / "warm-cli",
-    )
     backtrader_run(warm_root, list(FIVE))
-    script_run("backtrader_ma_cross.py", warm_root)
     if missing is None:
         nautilus_run(warm_root, list(FIVE))
-        script_run("nautilus_ma_cross.py", warm_root)
     numpy_run(warm_root)
-    startup_run()
+    if not ctx.quick:  # whole processes: bytecode caches (a quick run times nothing)
+        cli_run(
+            write_session(scratch / "warm-cli.json", warm_root, reporters=None),
+            scratch / "warm-cli",
+        )
+        script_run("backtrader_ma_cross.py", warm_root)
+        if missing is None:
+            script_run("nautilus_ma_cross.py", warm_root)
+        startup_run()
 
     in_process = {
         "stratagem": "stratagem in-process",
