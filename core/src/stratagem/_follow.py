@@ -147,11 +147,39 @@ class FollowingStrategy(Strategy):
             return
         bars = ctx.bars(symbol, interval)
         n = len(bars)
+        for signal in self.update_range(ctx, symbol, interval, bars, n - ctx.new_bars):
+            ctx.emit(signal)
+
+    def update_range(
+        self,
+        ctx: StrategyContext,
+        symbol: str,
+        interval: str,
+        bars: Bars,
+        start: int,
+    ) -> list[Signal]:
+        """Fold bars ``start`` to the last of ``bars`` into the state of ``symbol``,
+        oldest first; the signals they give, in order.
+
+        By default it calls :meth:`update` for each bar. Override it to evaluate the
+        bars vectorised (with ``batch_delivery = True``, a notification brings a
+        whole data-driven batch of them): it must give exactly the signals, and
+        leave exactly the state, of :meth:`update` called bar by bar.
+
+        :param ctx: the strategy's context.
+        :param symbol: the followed symbol.
+        :param interval: the series' interval, canonical.
+        :param bars: the view of ``(symbol, interval)`` as of this call.
+        :param start: the first bar to fold.
+        :returns: the signals, oldest bar first.
+        """
         update = self.update
-        for index in range(n - ctx.new_bars, n):
+        out = []
+        for index in range(start, len(bars)):
             signal = update(ctx, symbol, interval, bars, index)
             if signal is not None:
-                ctx.emit(signal)
+                out.append(signal)
+        return out
 
     def _follow(self, ctx: StrategyContext, symbol: str) -> None:
         self._following[symbol] = None
@@ -168,5 +196,5 @@ class FollowingStrategy(Strategy):
                 intervals.append(key[1])
         for interval in intervals:
             history = ctx.bars(symbol, interval)
-            for index in range(len(history)):
-                self.update(ctx, symbol, interval, history, index)
+            # the history seeds the state; what it would signal is dropped
+            self.update_range(ctx, symbol, interval, history, 0)

@@ -74,6 +74,14 @@ class Strategy:
     """
 
     config_class: ClassVar[type[StrategyConfig]] = StrategyConfig
+    #: take a data-driven batch of steps in one ``on_bars`` call per series (every
+    #: new bar at once: ``ctx.new_bars`` of them), to evaluate them vectorised.
+    #: Signals, their order and their decision times stay those of bar-by-bar
+    #: delivery; views are as of the batch's last step, and a subscription made in
+    #: ``on_bars`` takes effect after the batch. Ignored in clock-driven and live
+    #: runs, for a strategy whose signals trade (it hears its fills between bars),
+    #: and while it has ``partial`` subscriptions.
+    batch_delivery: ClassVar[bool] = False
 
     def __init__(self, config: StrategyConfig) -> None:
         self.config = config

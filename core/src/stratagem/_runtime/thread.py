@@ -22,6 +22,7 @@ from stratagem._records import (
     ErrorPolicy,
     Fill,
     Mode,
+    SeriesKey,
     Signal,
     StrategyState,
 )
@@ -143,6 +144,9 @@ class StrategyThread(threading.Thread):
         self.saved: tuple[int, InstanceState] | None = None
         #: the thread a reload replaced, until this one has saved once
         self.predecessor: StrategyThread | None = None
+        #: during a batched ``on_bars``: the series and its ``(n, step time)``
+        #: growth in the batch, to stamp each signal with its bar's step
+        self._published: tuple[SeriesKey, list[tuple[int, int]]] | None = None
 
     def _become(self, instance: StrategyInstance) -> None:
         """Run ``instance``: a new strategy object, context and hook callers (the
@@ -200,6 +204,9 @@ class StrategyThread(threading.Thread):
             every step (the batch may have skipped steps nobody listened to).
         """
         ctx = self.ctx
+        if self.strategy.batch_delivery and not self.trades and not ctx.partial:
+            self._handle_batch_at_once(batch)
+            return None
         routing = ctx.routing
         last = len(batch.steps) - 1
         record_wait = True
@@ -219,6 +226,94 @@ class StrategyThread(threading.Thread):
                     return position
                 routing = ctx.routing
         return None
+
+    def _handle_batch_at_once(self, batch: Batch) -> None:
+        """A strategy that takes batches (``batch_delivery``): one ``on_bars`` per
+        series that grew in the batch, in the order the steps publish them, with
+        every new bar (``ctx.new_bars``) and the views as of the batch's last step.
+        Each signal is stamped with the step that published its bar, so signals,
+        their order and their decision times are those of bar-by-bar delivery."""
+        ctx = self.ctx
+        routing = ctx.routing
+        growth: dict[SeriesKey, list[tuple[int, int]]] = {}
+        for step in batch.steps:
+            for key, n in step.items:
+                if key in routing:
+                    growth.setdefault(key, []).append((n, step.time_ns))
+        if not growth:
+            return
+        metrics = self.metrics
+        first, last = batch.steps[0], batch.steps[-1]
+        metrics.wait_time.add(perf_ns() - first.sent_ns)
+        metrics.steps += len(batch.steps)
+        ctx.time_ns = last.time_ns
+        self._order = (last.time_ns, 0)
+        self._step_sent_ns = first.sent_ns
+        seen = ctx._seen
+        record = metrics.call_time.pending.append
+        on_bars = self._hooks.on_bars
+        signals = self.signals
+        start = len(signals)
+        callers: list[SeriesKey] = []
+        for key, points in growth.items():
+            if self.quarantined:
+                break
+            n = points[-1][0]
+            ctx._cur_key = key
+            ctx._cur_n = n
+            ctx.new_bars = n - seen.get(key, n - 1)
+            seen[key] = n
+            self._published = (key, points)
+            self.busy_since = t0 = perf_ns()
+            try:
+                on_bars(ctx, key[0], key[1])
+            except Exception as exc:  # noqa: BLE001 - isolate any failure
+                bar_ts = int(ctx.bars(*key).ts[-1])
+                self._on_failure(self, "on_bars", exc, key[0], bar_ts, False)
+            record(perf_ns() - t0)
+            metrics.notifications += 1
+            callers += [key] * (len(signals) - start - len(callers))
+        self._published = None
+        self.busy_since = 0
+        ctx._cur_key = None
+        if len(signals) > start + 1:
+            self._order_as_stepped(batch, start, callers)
+        if len(metrics.call_time.pending) >= 4096:
+            metrics.call_time.fold()
+
+    def _order_as_stepped(
+        self, batch: Batch, start: int, callers: list[SeriesKey]
+    ) -> None:
+        """Put the signals of a batched call in the order bar-by-bar delivery
+        emits them: by step, then by the place of their series in that step."""
+        rank = {
+            (step.time_ns, key): place
+            for step in batch.steps
+            for place, (key, _) in enumerate(step.items)
+        }
+        emitted = self.signals[start:]
+        order = sorted(
+            range(len(emitted)),
+            key=lambda i: (
+                emitted[i][0][0],
+                rank.get((emitted[i][0][0], callers[i]), -1),
+                i,
+            ),
+        )
+        self.signals[start:] = [emitted[i] for i in order]
+
+    def _published_at(self, signal: Signal) -> tuple[int, int]:
+        """The order of a signal emitted in a batched call: the step that published
+        the bar it is on (the batch's last step for a bar of another series)."""
+        key, points = self._published  # type: ignore[misc]
+        if (signal.symbol, signal.interval) != key:
+            return self._order
+        ts = self.ctx._data.series(*key).column("ts")
+        index = int(ts[: points[-1][0]].searchsorted(signal.bar_ts))
+        for n, time_ns in points:
+            if index < n:
+                return (time_ns, 0)
+        return self._order
 
     def _handle_step(
         self, step: Step, items: list, *, record_wait: bool = True
@@ -450,7 +545,8 @@ class StrategyThread(threading.Thread):
     # --- signals and diagnostics ------------------------------------------------
 
     def _record_signal(self, signal: Signal) -> None:
-        self.signals.append((self._order, signal))
+        order = self._order if self._published is None else self._published_at(signal)
+        self.signals.append((order, signal))
         self.metrics.signals += 1
         if self._step_sent_ns:
             self.metrics.signal_latency.add(perf_ns() - self._step_sent_ns)
