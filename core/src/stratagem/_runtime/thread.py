@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 import traceback
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from queue import SimpleQueue
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     from stratagem._strategy import StrategyConfig
 
 log = logging.getLogger("stratagem.runtime")
+#: above every session time: ``(n, _LAST_NS)`` sorts after each ``(n, time)``
+_LAST_NS = 1 << 62
 perf_ns = time.perf_counter_ns
 
 #: ``(thread index, message seq, batch position where it stopped or None)``
@@ -286,12 +289,20 @@ class StrategyThread(threading.Thread):
     ) -> None:
         """Put the signals of a batched call in the order bar-by-bar delivery
         emits them: by step, then by the place of their series in that step."""
+        emitted = self.signals[start:]
+        # only signals of one step from different series can be out of order
+        callers_at: dict[int, set[SeriesKey]] = {}
+        for (order, _), caller in zip(emitted, callers, strict=True):
+            callers_at.setdefault(order[0], set()).add(caller)
+        shared = {time_ns for time_ns, keys in callers_at.items() if len(keys) > 1}
+        if not shared:
+            return
         rank = {
             (step.time_ns, key): place
             for step in batch.steps
+            if step.time_ns in shared
             for place, (key, _) in enumerate(step.items)
         }
-        emitted = self.signals[start:]
         order = sorted(
             range(len(emitted)),
             key=lambda i: (
@@ -310,10 +321,9 @@ class StrategyThread(threading.Thread):
             return self._order
         ts = self.ctx._data.series(*key).column("ts")
         index = int(ts[: points[-1][0]].searchsorted(signal.bar_ts))
-        for n, time_ns in points:
-            if index < n:
-                return (time_ns, 0)
-        return self._order
+        # the first step after which the series holds the bar
+        place = bisect_right(points, (index, _LAST_NS))
+        return (points[place][1], 0) if place < len(points) else self._order
 
     def _handle_step(
         self, step: Step, items: list, *, record_wait: bool = True
