@@ -14,7 +14,10 @@ signals only) on the five Bittrex 1m files, run by:
 
 Each repeat runs every contender back to back. Every stratagem contender must give
 every set the same signal count; backtrader's crossing counts are compared with
-them per set.
+them per set (they differ by a crossing or two on a few sets: backtrader's SMA is a
+running sum, ma_cross's mean is correctly rounded, and where the two averages are
+within rounding of each other the sign of their difference can differ; two numpy
+computations, by cumsum and by fsum, agree with ma_cross).
 """
 
 from __future__ import annotations
@@ -261,7 +264,7 @@ def run(ctx: Context) -> Result:
                 RayBackend(workers=n)
             )
         expected: dict[Any, int] | None = None
-        bt_agree: list[bool] = []
+        bt_found: list[dict[str, int]] = []
         for index in range(ctx.repeat):
             rates: dict[str, float] = {}
             for name, fn in contenders.items():
@@ -286,7 +289,7 @@ def run(ctx: Context) -> Result:
             result.figure(name, "sets/s").add(rates[name])
             result.figure(f"{name} wall", "s").add(wall)
             result.figure(f"{name} CPU", "s").add(cpu)
-            bt_agree.append(crossings == expected)
+            bt_found.append(crossings)
             loop = rates["single-process loop"]
             for n in counts:
                 for backend in ("local", "ray"):
@@ -307,9 +310,22 @@ def run(ctx: Context) -> Result:
         ray.shutdown()
     assert expected is not None
     result.info["signals_per_set"] = expected
-    result.info["backtrader_counts_equal_every_repeat"] = all(bt_agree)
+    # backtrader's SMA is a running sum, ma_cross's a correctly rounded mean: where
+    # the two averages are within rounding of each other, a crossing can differ
+    differ = {
+        key: {"stratagem": expected[key], "backtrader": found.get(key)}
+        for found in bt_found[:1]
+        for key in expected
+        if found.get(key) != expected[key]
+    }
+    result.info["backtrader_sets_equal"] = f"{sets - len(differ)} of {sets}"
+    result.info["backtrader_differences"] = differ
+    result.info["backtrader_same_every_repeat"] = all(
+        found == bt_found[0] for found in bt_found
+    )
     print(
-        f"sweep: backtrader crossing counts equal stratagem's per set: {bt_agree}",
+        f"sweep: backtrader's crossing count equals stratagem's signal count on "
+        f"{sets - len(differ)} of {sets} sets; differences: {differ}",
         file=sys.stderr,
     )
     top = counts[-1]

@@ -93,7 +93,9 @@ class LocalBackend:
         self.workers = workers or os.cpu_count() or 1
         self._context = multiprocessing.get_context(_start_method())
         if self._context.get_start_method() == "forkserver":
-            self._context.set_forkserver_preload(["stratagem._sweep.local"])
+            self._context.set_forkserver_preload(
+                ["stratagem._sweep.local", "stratagem._session.build"]
+            )
 
     def describe(self) -> str:
         """What runs the sets, for the console."""
