@@ -187,6 +187,16 @@ class Timeline:
         series_ids, counts = self._slice(lo, hi)
         return series_ids, counts, mid - lo
 
+    def final_counts(self, first: int, last: int) -> tuple[list[int], list[int]]:
+        """Each series' length after steps ``first..last``: series ids and lengths
+        of the last event of each series in them (numpy: for many events)."""
+        lo, hi = self._bounds[first], self._bounds[last + 1]
+        series = self._ev_series[lo:hi]
+        # events are in step order: a series' last event is its first one reversed
+        ids, at = np.unique(series[::-1], return_index=True)
+        counts = self._ev_n[lo:hi][len(series) - 1 - at]
+        return ids.tolist(), counts.tolist()
+
     def _slice(self, lo: int, hi: int) -> tuple[list[int], list[int]]:
         start, stop, series_ids, counts = self._chunk
         if not (start <= lo and hi <= stop):

@@ -134,6 +134,8 @@ class StrategyManager:
         self._stopped = False
         #: held while steps are handed out and while a reload swaps an instance
         self._lock = threading.Lock()
+        #: threads a reload replaced (joined at stop)
+        self._retired: list[StrategyThread] = []
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -157,16 +159,21 @@ class StrategyManager:
 
         :returns: ids of threads that did not finish in time (still inside a call).
         """
-        if self._stopped or not self._started:
-            return []
-        self._stopped = True
-        for thread in self.threads:
+        with self._lock:  # a reload cannot swap an instance in from now on
+            if self._stopped or not self._started:
+                return []
+            self._stopped = True
+            threads = list(self.threads)
+        for thread in threads:
             if isinstance(thread.inbox, BoundedInbox):
                 thread.inbox.close()
             thread.inbox.put_control(Control("stop", self._next_seq(), time_ns))
-        stuck = []
         deadline = time.monotonic() + self.join_timeout_s
-        for thread in self.threads:
+        for retired in self._retired:
+            # replaced by a reload: it leaves once it has handed its state over
+            retired.join(max(0.0, deadline - time.monotonic()))
+        stuck = []
+        for thread in threads:
             if thread.metrics.state is not StrategyState.HUNG:
                 # a hung thread cannot finish: its stack was dumped when it was
                 # quarantined, and waiting for it would only delay the end
@@ -386,6 +393,8 @@ class StrategyManager:
         :returns: the hand-over; ``done`` is set once the new instance started.
         """
         with self._lock:
+            if self._stopped:
+                raise RuntimeError("the session is ending; nothing to reload")
             old = self.thread_of(instance.id)
             if old is None:
                 raise KeyError(instance.id)
@@ -414,6 +423,7 @@ class StrategyManager:
                 # a reload is how a fixed strategy comes back
                 new.metrics.state = StrategyState.RUNNING
             self.threads[old.index] = new
+            self._retired.append(old)
             self._trading = [
                 t for t in self.threads if self.execution is not None and t.trades
             ]

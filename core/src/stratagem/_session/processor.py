@@ -47,6 +47,11 @@ from stratagem._runlog import located
 log = logging.getLogger("stratagem.session")
 
 
+#: events of the steps before the one returned from which publishing takes each
+#: series' last length at once (numpy) rather than event by event
+_MANY_EVENTS = 256
+
+
 @dataclass
 class _Tracked:
     series: BarSeries
@@ -302,6 +307,13 @@ class DataProcessor:
         if not series_ids:
             return []
         tracked = self._tracked
+        if mid >= _MANY_EVENTS:
+            # many steps at once: only each series' last length matters
+            self._set_lengths(*self.timeline.final_counts(first, last))
+            return [
+                (tracked[sid].key, n)
+                for sid, n in zip(series_ids[mid:], counts[mid:], strict=True)
+            ]
         items: StepItems = []
         for index, (sid, n) in enumerate(zip(series_ids, counts, strict=True)):
             entry = tracked[sid]
@@ -312,6 +324,16 @@ class DataProcessor:
             if index >= mid:
                 items.append((entry.key, n))
         return items
+
+    def _set_lengths(self, series_ids: list[int], counts: list[int]) -> None:
+        tracked = self._tracked
+        base = self.base_minutes
+        for sid, n in zip(series_ids, counts, strict=True):
+            entry = tracked[sid]
+            series = entry.series
+            if entry.minutes == base:
+                self.bars_in += n - series.n
+            series.n = n
 
     # --- live ------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stratagem._data.timefmt import format_ts
 from stratagem._plugins.hooks import StrategyHooks
 from stratagem._records import Mode
 from stratagem._runtime.thread import StrategyInstance
@@ -62,8 +63,6 @@ class Reloader:
         """The session's time and each instance's state."""
         session = self.session
         time_ns = session.processor.time_ns
-        from stratagem._data.timefmt import format_ts
-
         return {
             "ok": True,
             "mode": str(session.mode),
@@ -111,7 +110,11 @@ class Reloader:
                 )
                 log.error("%s", message)
                 return {"ok": False, "message": message}
-            handover = manager.swap(instance, session.processor.time_ns or 0)
+            try:
+                handover = manager.swap(instance, session.processor.time_ns or 0)
+            except RuntimeError as exc:  # the session is ending
+                reimported.undo()
+                return {"ok": False, "message": f"reload of {strategy_id}: {exc}"}
             if not handover.done.wait(handover.wait_s + _START_S):
                 return {
                     "ok": False,
