@@ -95,3 +95,11 @@ def test_the_state_after_a_batch_is_the_bar_by_bar_state() -> None:
         for run in (batched, stepped)
     ]
     assert saved[0] == saved[1]
+
+
+def test_batches_count_the_steps_bar_by_bar_delivery_handles() -> None:
+    bars = {"AAA": tie_prone_bars(5, 1500, 30), "BBB": tie_prone_bars(6, 1500, 200)}
+    config = MACrossConfig(symbols=["AAA", "BBB"], interval="5m")
+    batched = run_strategy([("ma", MACross, config)], bars=bars)
+    stepped = run_strategy([("ma", BarByBar, config)], bars=bars)
+    assert batched.metrics["ma"]["steps"] == stepped.metrics["ma"]["steps"] > 0

@@ -239,16 +239,21 @@ class StrategyThread(threading.Thread):
         ctx = self.ctx
         routing = ctx.routing
         growth: dict[SeriesKey, list[tuple[int, int]]] = {}
+        steps = 0
         for step in batch.steps:
+            handled = False
             for key, n in step.items:
                 if key in routing:
                     growth.setdefault(key, []).append((n, step.time_ns))
+                    handled = True
+            steps += handled
         if not growth:
             return
         metrics = self.metrics
         first, last = batch.steps[0], batch.steps[-1]
         metrics.wait_time.add(perf_ns() - first.sent_ns)
-        metrics.steps += len(batch.steps)
+        # the steps it would have handled one by one
+        metrics.steps += steps
         ctx.time_ns = last.time_ns
         self._order = (last.time_ns, 0)
         self._step_sent_ns = first.sent_ns
