@@ -54,6 +54,37 @@ def shared_data() -> Path:
     return root
 
 
+def pip_install_into(target: Path, projects: list[Path]) -> None:
+    """pip-install local projects into ``target`` (a folder to put on ``sys.path``),
+    built with this environment's hatchling, without dependencies or the network."""
+    installed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            *map(str, projects),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    # --no-build-isolation builds with the hatchling of this environment
+    assert installed.returncode == 0, f"pip install failed:\n{installed.stderr}"
+
+
+@pytest.fixture(scope="session")
+def pip_install() -> Callable[[Path, list[Path]], None]:
+    """:func:`pip_install_into`, for test modules (they cannot import conftest)."""
+    return pip_install_into
+
+
 @pytest.fixture(scope="session")
 def local_dist_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder with ``stratagem-test-strategies`` 0.1.0 pip-installed into it.
@@ -69,26 +100,7 @@ def local_dist_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     source = TEST_STRATEGIES / f"{TEST_STRATEGIES_MODULE}.py"
     (package / "__init__.py").write_text(source.read_text())
     site = root / "site"
-    installed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-deps",
-            "--no-build-isolation",
-            "--no-index",
-            "--target",
-            str(site),
-            str(project),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    # --no-build-isolation builds with the hatchling of this environment
-    assert installed.returncode == 0, f"pip install failed:\n{installed.stderr}"
+    pip_install_into(site, [project])
     return site
 
 

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -135,31 +136,14 @@ def write_project(root: Path, dist: Dist) -> Path:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def site(
+    tmp_path_factory: pytest.TempPathFactory,
+    pip_install: Callable[[Path, list[Path]], None],
+) -> Path:
     """A folder with every test distribution pip-installed into it."""
     root = tmp_path_factory.mktemp("dists")
-    projects = [str(write_project(root / "src", dist)) for dist in DISTS]
     target = root / "site"
-    installed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-deps",
-            "--no-build-isolation",
-            "--no-index",
-            "--target",
-            str(target),
-            *projects,
-        ],
-        capture_output=True,
-        text=True,
-    )
-    # --no-build-isolation builds with the hatchling of this environment
-    assert installed.returncode == 0, f"pip install failed:\n{installed.stderr}"
+    pip_install(target, [write_project(root / "src", dist) for dist in DISTS])
     return target
 
 

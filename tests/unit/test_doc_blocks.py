@@ -40,6 +40,7 @@ test checks that that module runs each of their lines (or names why not).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -576,10 +577,8 @@ def transcript(block: Block) -> Iterator[tuple[str, list[str]]]:
 
 def parse_json_block(block: Block) -> tuple[Any, bool]:
     """The block's JSON, and whether it is a fragment (members of an object)."""
-    try:
+    with contextlib.suppress(json.JSONDecodeError):
         return json.loads(block.text), False
-    except json.JSONDecodeError:
-        pass
     try:
         return json.loads("{" + block.text + "}"), True
     except json.JSONDecodeError as exc:

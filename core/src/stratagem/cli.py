@@ -201,6 +201,21 @@ def verbose_option(function: F) -> F:
 
 pass_state = click.make_pass_decorator(CliState, ensure=True)
 
+#: ``--data``, as ``validate``, ``run`` and ``sweep`` take it
+data_option = click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Bar folder laid out <interval>/<SYMBOL>.csv (overrides data.path).",
+)
+#: ``--strict-plugins``, as ``validate``, ``run`` and ``sweep`` take it
+strict_plugins_option = click.option(
+    "--strict-plugins",
+    is_flag=True,
+    help="Exit 2 when a plugin loaded for this config fails to load or clashes "
+    "(only the plugins the config names are loaded).",
+)
+
 
 @click.group(
     cls=StratagemGroup, context_settings={"help_option_names": ["-h", "--help"]}
@@ -378,18 +393,8 @@ def _plural(count: int, word: str) -> str:
 
 @main.command()
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--data",
-    "data_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Bar folder laid out <interval>/<SYMBOL>.csv (overrides data.path).",
-)
-@click.option(
-    "--strict-plugins",
-    is_flag=True,
-    help="Exit 2 when a plugin loaded for this config fails to load or clashes "
-    "(only the plugins the config names are loaded).",
-)
+@data_option
+@strict_plugins_option
 @verbose_option
 @pass_state
 def validate(
@@ -509,12 +514,7 @@ _STATUS_STYLE = {
 
 @main.command()
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--data",
-    "data_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Bar folder laid out <interval>/<SYMBOL>.csv (overrides data.path).",
-)
+@data_option
 @click.option(
     "--speed",
     type=click.FloatRange(min=0),
@@ -533,12 +533,7 @@ _STATUS_STYLE = {
     help="Replace an earlier run in --out (a folder holding anything else is "
     "always refused).",
 )
-@click.option(
-    "--strict-plugins",
-    is_flag=True,
-    help="Exit 2 when a plugin loaded for this config fails to load or clashes "
-    "(only the plugins the config names are loaded).",
-)
+@strict_plugins_option
 @click.option(
     "--resume",
     "resume_dir",
@@ -801,12 +796,7 @@ def report(run_dir: Path, run_dir2: Path | None, output: Path | None) -> None:
     "includes b, a list a,b,c, or one value. Repeat for more; every combination "
     "is a parameter set.",
 )
-@click.option(
-    "--data",
-    "data_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Bar folder laid out <interval>/<SYMBOL>.csv (overrides data.path).",
-)
+@data_option
 @click.option(
     "--backend",
     type=click.Choice(["local", "ray"]),
@@ -849,11 +839,7 @@ def report(run_dir: Path, run_dir2: Path | None, output: Path | None) -> None:
     help="Continue the sweep in --out: run only the sets it has not finished ok.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace an earlier sweep in --out.")
-@click.option(
-    "--strict-plugins",
-    is_flag=True,
-    help="Exit 2 when a plugin loaded for this config fails to load or clashes.",
-)
+@strict_plugins_option
 @verbose_option
 @pass_state
 def sweep(

@@ -10,6 +10,7 @@ its place and the others go on.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -223,10 +224,9 @@ class _Pool:
     def close(self) -> None:
         for slot in self.slots:
             if slot.process.is_alive() and slot.task is None:
-                try:
+                # a worker that died has nothing to be told; it is joined below
+                with contextlib.suppress(OSError):
                     slot.conn.send(None)
-                except (BrokenPipeError, OSError):
-                    pass
         for slot in self.slots:
             slot.process.join(timeout=0 if slot.task is not None else 5)
             if slot.process.is_alive():

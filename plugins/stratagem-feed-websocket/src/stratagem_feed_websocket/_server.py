@@ -162,8 +162,9 @@ class FeedServer:
         """
         self.start()
         stop = stop if stop is not None else threading.Event()
+        # a bounded wait, so that Ctrl-C and signal handlers run promptly
         while not stop.wait(0.5):
-            pass
+            continue
 
     def close(self) -> None:
         """Stop accepting, end every replay and close every connection: politely,
