@@ -136,6 +136,8 @@ class StrategyManager:
         self._lock = threading.Lock()
         #: threads a reload replaced (joined at stop)
         self._retired: list[StrategyThread] = []
+        #: session time of the last clock-driven or live step handed out
+        self._handed_ns: int | None = None
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -219,6 +221,7 @@ class StrategyManager:
 
     def _hand_out(self, time_ns: int, items: Iterable[tuple[SeriesKey, int]]) -> int:
         """Clock-driven and live: put one step in each subscribed inbox."""
+        self._handed_ns = time_ns
         if self._routing_dirty:
             self._rebuild_routes()
         routes = self._routes
@@ -390,6 +393,8 @@ class StrategyManager:
         the subscriptions and position back and ``on_load``. Its signals and
         metrics continue the old ones. The others are never paused.
 
+        :param time_ns: the session time now; the swap happens after the last step
+            handed out, whose time the new instance starts at.
         :returns: the hand-over; ``done`` is set once the new instance started.
         """
         with self._lock:
@@ -412,6 +417,11 @@ class StrategyManager:
             new.metrics = old.metrics
             new.predecessor = old
             new.trades = old.trades
+            # the session time of the last step the old instance was given: the
+            # new one starts there (the session clock may already be past it,
+            # with a step not handed out yet)
+            if self._handed_ns is not None:
+                time_ns = self._handed_ns
             seq = self._next_seq()
             if old.is_alive():
                 old.inbox.put_control(Control("save", seq, time_ns, payload=handover))
