@@ -416,6 +416,7 @@ class StrategyManager:
             new.signals = old.signals
             new.metrics = old.metrics
             new.predecessor = old
+            new.adopting_from = old
             new.trades = old.trades
             # the session time of the last step the old instance was given: the
             # new one starts there (the session clock may already be past it,
@@ -582,7 +583,12 @@ class StrategyManager:
         for thread in self.threads:
             if thread.quarantined:
                 continue
-            for key in sorted(thread.ctx.routing):
+            routing = thread.ctx.routing
+            if thread.adopting_from is not None:
+                # a reload's new instance before it adopted the state: the steps
+                # queue behind the adoption, routed as the old instance's were
+                routing = routing | thread.adopting_from.ctx.routing
+            for key in sorted(routing):
                 routes.setdefault(key, []).append(thread)
         self._routes = routes
         if set(routes) != self._subscribed:

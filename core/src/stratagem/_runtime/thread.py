@@ -147,6 +147,11 @@ class StrategyThread(threading.Thread):
         self.saved: tuple[int, InstanceState] | None = None
         #: the thread a reload replaced, until this one has saved once
         self.predecessor: StrategyThread | None = None
+        #: the thread a reload replaced, until this one has adopted its state: its
+        #: subscriptions route the steps that queue behind the adoption meanwhile
+        self.adopting_from: StrategyThread | None = None
+        #: it replaced another instance in a reload
+        self.adopted = False
         #: during a batched ``on_bars``: the series and its ``(n, step time)``
         #: growth in the batch, to stamp each signal with its bar's step
         self._published: tuple[SeriesKey, list[tuple[int, int]]] | None = None
@@ -181,7 +186,14 @@ class StrategyThread(threading.Thread):
             if kind is Step:
                 # clock-driven and live steps: nobody waits, nothing to acknowledge
                 if not self.quarantined:
-                    self._handle_step(message, message.items)
+                    items = message.items
+                    if self.adopted:
+                        # steps routed before the adoption may hold series the
+                        # instance did not take over (its state was not handed over)
+                        routing = self.ctx.routing
+                        items = [item for item in items if item[0] in routing]
+                    if items or message.fills:
+                        self._handle_step(message, items)
             elif kind is Batch:
                 stopped = None if self.quarantined else self._handle_batch(message)
                 done_put((index, message.seq, stopped))
@@ -454,10 +466,25 @@ class StrategyThread(threading.Thread):
             handover.hand_over(self._save())
 
     def _adopt(self, handover: Handover) -> None:
+        """Replace the instance a reload retires (:meth:`_take_over`); until then
+        the steps queued behind this were routed by its subscriptions."""
+        try:
+            self._take_over(handover)
+        finally:
+            self.adopted = True
+            self.adopting_from = None
+            self._on_subscriptions_changed()
+
+    def _take_over(self, handover: Handover) -> None:
         """Take over from the instance a reload replaces: wait for its state, then
         ``on_start``, its subscriptions and position, ``on_load``. When the new code
         fails there, run the old code again from the same state instead."""
-        if not handover.ready.wait(handover.wait_s):
+        # waiting for the old instance is no call of this one's: the watchdog
+        # times its calls from the state on
+        self.busy_since = 0
+        handed_over = handover.ready.wait(handover.wait_s)
+        self.busy_since = perf_ns()
+        if not handed_over:
             lost = (
                 f"the running instance did not hand over its state within "
                 f"{handover.wait_s:g}s; the new code starts without it"
