@@ -10,6 +10,7 @@ strategy through its entry point or its distribution's name and version.
 from __future__ import annotations
 
 import importlib
+import signal
 import subprocess
 import sys
 import textwrap
@@ -18,6 +19,12 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+# A suite started in the background of a script inherits SIGINT ignored, and so do
+# the sessions the Ctrl-C tests start (Python keeps an ignored SIGINT ignored): give
+# them the default disposition, as a terminal's user has.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 #: The shared real-data folder sits beside the repository: ``<repo>/../shared/data``.
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
