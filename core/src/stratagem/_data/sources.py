@@ -114,7 +114,8 @@ class FileBarSource(ABC):
         self.validation: Policy = validation
         self._lock = threading.Lock()
         self._reports: dict[Path, ValidationReport] = {}
-        self._files: list[Path] = []
+        #: the files read, in order (a dict: a session may read thousands)
+        self._files: dict[Path, None] = {}
 
     def __repr__(self) -> str:
         return (
@@ -203,8 +204,7 @@ class FileBarSource(ABC):
             raise self._missing(symbol, interval, path)
         bars, rows = self.read(path)
         with self._lock:
-            if path not in self._files:
-                self._files.append(path)
+            self._files.setdefault(path)
         try:
             valid, report = validate_bars(
                 bars,

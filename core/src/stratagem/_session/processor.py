@@ -101,6 +101,11 @@ class DataProcessor:
         self.bars_in = 0
         self.dropped_live = 0
         self._tracked: list[_Tracked] = []
+        # by series id, beside ``_tracked``: its key, its series, and whether it is
+        # a base series (whose bars count as bars in)
+        self._keys: list[SeriesKey] = []
+        self._series_of: list[BarSeries] = []
+        self._is_base: list[bool] = []
         self._symbols: list[str] = []
         self.timeline = Timeline()
         self.steps = 0
@@ -225,6 +230,9 @@ class DataProcessor:
         )
         tracked = _Tracked(series, (series.symbol, series.interval), minutes)
         self._tracked.append(tracked)
+        self._keys.append(tracked.key)
+        self._series_of.append(series)
+        self._is_base.append(minutes == self.base_minutes)
         return tracked
 
     def start(self, now_ns: int) -> None:
@@ -281,10 +289,6 @@ class DataProcessor:
             out.append(ClockStep(index, self.timeline.times[index], items))
         return out
 
-    @property
-    def _keys(self) -> list[SeriesKey]:
-        return [t.key for t in self._tracked]
-
     def flush(self, end_ns: int | None = None) -> ClockStep:
         """Session end: close every open window and publish everything written."""
         time_ns = end_ns if end_ns is not None else (self.time_ns or 0)
@@ -306,34 +310,25 @@ class DataProcessor:
         series_ids, counts, mid = self.timeline.events(first, last)
         if not series_ids:
             return []
-        tracked = self._tracked
         if mid >= _MANY_EVENTS:
             # many steps at once: only each series' last length matters
             self._set_lengths(*self.timeline.final_counts(first, last))
-            return [
-                (tracked[sid].key, n)
-                for sid, n in zip(series_ids[mid:], counts[mid:], strict=True)
-            ]
-        items: StepItems = []
-        for index, (sid, n) in enumerate(zip(series_ids, counts, strict=True)):
-            entry = tracked[sid]
-            series = entry.series
-            if entry.minutes == self.base_minutes:
-                self.bars_in += n - series.n
-            series.n = n
-            if index >= mid:
-                items.append((entry.key, n))
-        return items
+        else:
+            self._set_lengths(series_ids, counts)
+        keys = map(self._keys.__getitem__, series_ids[mid:])
+        return list(zip(keys, counts[mid:], strict=True))
 
     def _set_lengths(self, series_ids: list[int], counts: list[int]) -> None:
-        tracked = self._tracked
-        base = self.base_minutes
+        """Publish each series up to its length (in event order: the last wins)."""
+        series_of = self._series_of
+        is_base = self._is_base
+        bars_in = 0
         for sid, n in zip(series_ids, counts, strict=True):
-            entry = tracked[sid]
-            series = entry.series
-            if entry.minutes == base:
-                self.bars_in += n - series.n
+            series = series_of[sid]
+            if is_base[sid]:
+                bars_in += n - series.n
             series.n = n
+        self.bars_in += bars_in
 
     # --- live ------------------------------------------------------------------------
 
