@@ -311,15 +311,21 @@ class StrategyThread(threading.Thread):
         callers_at: dict[int, set[SeriesKey]] = {}
         for (order, _), caller in zip(emitted, callers, strict=True):
             callers_at.setdefault(order[0], set()).add(caller)
-        shared = {time_ns for time_ns, keys in callers_at.items() if len(keys) > 1}
+        shared = {
+            time_ns: keys for time_ns, keys in callers_at.items() if len(keys) > 1
+        }
         if not shared:
             return
-        rank = {
-            (step.time_ns, key): place
-            for step in batch.steps
-            if step.time_ns in shared
-            for place, (key, _) in enumerate(step.items)
-        }
+        # the place in its step of each series that signalled there (a step holds
+        # thousands of series at scale: only those are ranked)
+        rank = {}
+        for step in batch.steps:
+            keys = shared.get(step.time_ns)
+            if keys is None:
+                continue
+            for place, (key, _) in enumerate(step.items):
+                if key in keys:
+                    rank[step.time_ns, key] = place
         order = sorted(
             range(len(emitted)),
             key=lambda i: (
