@@ -21,7 +21,7 @@ if TYPE_CHECKING:
         interval_minutes,
     )
     from stratagem._data.session_data import Bars
-    from stratagem._data.sources import open_bar_files
+    from stratagem._data.sources import DataSourceError, open_bar_files
     from stratagem._follow import FollowingStrategy
     from stratagem._protocols import BarSource, Broker, LiveSource, Reporter, Scanner
     from stratagem._records import (
@@ -65,6 +65,7 @@ _EXPORTS: dict[str, str] = {
     "BookMode": "stratagem._records",
     "Broker": "stratagem._protocols",
     "BrokerSpec": "stratagem._records",
+    "DataSourceError": "stratagem._data.sources",
     "DataSourceSpec": "stratagem._records",
     "Direction": "stratagem._records",
     "ErrorPolicy": "stratagem._records",
@@ -110,6 +111,7 @@ __all__ = [
     "BookMode",
     "Broker",
     "BrokerSpec",
+    "DataSourceError",
     "DataSourceSpec",
     "Direction",
     "ErrorPolicy",

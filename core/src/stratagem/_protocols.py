@@ -112,5 +112,9 @@ class LiveSource(Protocol):
         self, symbols: Sequence[str], start_ns: int, stop: threading.Event
     ) -> Iterator[LiveBar]:
         """Closed base bars of ``symbols`` opening at or after ``start_ns``, in
-        arrival order; returns when the feed ends for good or ``stop`` is set."""
+        arrival order; returns when the feed ends for good or ``stop`` is set.
+
+        The session checks each bar by the rules files are held to. A feed that
+        sends what cannot be read as a bar raises
+        :class:`~stratagem.DataSourceError` naming the feed."""
         ...

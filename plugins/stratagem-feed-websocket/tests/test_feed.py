@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -436,23 +437,92 @@ def test_only_closed_klines_of_the_interval_are_bars() -> None:
     assert source.feed_stats()["duplicates_dropped"] == 0
 
 
-def test_a_bad_kline_is_refused_under_reject_and_counted_under_drop() -> None:
+def test_an_unreadable_message_is_refused_under_reject_and_counted_under_drop() -> None:
     messages = [
         kline("ETHBTC", 0, (1, 2, 0.5, 1.5)),
-        kline("ETHBTC", 1, (1, 0.4, 0.5, 1.5)),  # high below low
         "not json",
         kline("ETHBTC", 2, (1, 2, 0.5, 1.5)),
         json.dumps({"e": "end"}),
     ]
     with scripted_server(messages) as url:
-        with pytest.raises(FeedValidationError, match="high_below_low"):
+        with pytest.raises(FeedValidationError, match="not json"):
             collect(WebSocketSource(url), ["ETH_BTC"])
         source = WebSocketSource(url, validation="drop")
         bars = collect(source, ["ETH_BTC"])
     minutes = [(b.ts - 1_516_752_000_000_000_000) // 60_000_000_000 for b in bars]
     assert minutes == [0, 2]
-    assert source.feed_stats()["invalid_dropped"] == 2
+    assert source.feed_stats()["invalid_dropped"] == 1
     assert source.feed_stats()["gaps"] == 1
+
+
+BAD_BAR_FEED = [
+    kline("ETHBTC", 0, (1, 2, 0.5, 1.5)),
+    kline("ETHBTC", 1, (1, 0.4, 0.5, 1.5)),  # high below low
+    kline("ETHBTC", 2, (1, 2, 0.5, 1.5)),
+    json.dumps({"e": "end"}),
+]
+
+
+def run_live_session(
+    tmp_path: Path, messages: Sequence[str], validation: str
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """``stratagem run`` of a live ETH_BTC session over a server sending
+    ``messages``; the run and its system metrics."""
+    session: dict[str, Any] = {
+        "symbols": ["ETH_BTC"],
+        "data": {"source": "websocket", "validation": validation},
+        "start": "2018-01-24T00:00:00Z",
+        "reporters": ["json"],
+        "strategies": [],
+    }
+    with scripted_server(messages) as url:
+        session["data"]["url"] = url
+        path = tmp_path / "live.json"
+        path.write_text(json.dumps({"session_data_config": session}))
+        run = subprocess.run(
+            [sys.executable, "-m", "stratagem.cli", "run", str(path)]
+            + ["--out", str(tmp_path / "run")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    system = json.loads((tmp_path / "run" / "metrics.json").read_text())["system"]
+    return run, system
+
+
+@pytest.mark.parametrize("validation", ["reject", "drop"])
+def test_the_session_holds_streamed_bars_to_the_file_rules(
+    tmp_path: Path, validation: str
+) -> None:
+    """The bar rules are the session's, one place for files and feeds: a streamed
+    bar with its high below its low stops a ``reject`` session as bad input, in one
+    line naming the symbol, the bar and the rule; ``drop`` skips and counts it."""
+    run, system = run_live_session(tmp_path, BAD_BAR_FEED, validation)
+    if validation == "reject":
+        assert run.returncode == 2, run.stdout + run.stderr
+        (error,) = [line for line in run.stderr.splitlines() if "error" in line]
+        assert "ETH_BTC 2018-01-24T00:01:00Z: high_below_low" in error
+        assert "Traceback" not in run.stderr
+        assert system["status"] == "failed"
+        assert system["bars_in"] == 1
+    else:
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "ETH_BTC 2018-01-24T00:01:00Z: high_below_low" in run.stderr
+        assert system["live_bars_dropped"] == 1
+        assert system["bars_in"] == 2
+        assert system["feed_invalid_dropped"] == 0
+
+
+def test_an_unreadable_message_stops_a_reject_session_as_bad_input(
+    tmp_path: Path,
+) -> None:
+    messages = [BAD_BAR_FEED[0], "not json", BAD_BAR_FEED[-1]]
+    run, system = run_live_session(tmp_path, messages, "reject")
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr
+    (error,) = [line for line in run.stderr.splitlines() if "error" in line]
+    assert "not JSON" in error and "ws://127.0.0.1:" in error
+    assert system["status"] == "failed"
 
 
 # --- the data source as the core meets it ----------------------------------------

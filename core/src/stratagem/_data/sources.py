@@ -69,7 +69,9 @@ def _arrow_types() -> dict[str, pa.DataType]:
 
 
 class DataSourceError(ValueError):
-    """A bar file is missing or cannot be read as bars; the message names the file."""
+    """Bars cannot be read from a source: a bar file is missing or unreadable, or a
+    live feed sent what is not a bar. The message names the file or the feed; the
+    session reports it as bad input (exit code 2), without a traceback."""
 
 
 class DataErrors(DataSourceError):

@@ -143,12 +143,14 @@ class BarValidationError(ValueError):
     """Bars broke validation rules under the ``reject`` policy.
 
     :param report: the full report; :attr:`issues` are its first issues.
+    :param message: what to say instead of the report's listing (bars that did
+        not come from a file).
     """
 
-    def __init__(self, report: ValidationReport) -> None:
+    def __init__(self, report: ValidationReport, message: str | None = None) -> None:
         self.report = report
         self.issues: list[ValidationIssue] = list(report.issues)
-        super().__init__(_error_message(report))
+        super().__init__(message or _error_message(report))
 
 
 def _error_message(report: ValidationReport) -> str:
@@ -244,6 +246,7 @@ def validate_bars(
     policy: Policy = "reject",
     row_offset: int = 2,
     rows: np.ndarray | None = None,
+    log_drops: bool = True,
 ) -> tuple[BarArrays, ValidationReport]:
     """Check bars against every rule of DESIGN section 4 and apply the policy.
 
@@ -263,6 +266,8 @@ def validate_bars(
         1), 1 for a Parquet file.
     :param rows: the number of every row, when they are not consecutive (a CSV file
         with blank lines); overrides ``row_offset``.
+    :param log_drops: log a warning for the bars ``drop`` removes (a caller that
+        says it in its own words turns it off).
     :returns: the kept bars (``arrays`` itself when all are valid) and the report.
     :raises BarValidationError: under ``reject``, when any bar is bad.
     """
@@ -320,5 +325,6 @@ def validate_bars(
         return arrays, report
     if policy == "reject":
         raise BarValidationError(report)
-    logger.warning("%s: dropped %s", file, report.summary())
+    if log_drops:
+        logger.warning("%s: dropped %s", file, report.summary())
     return kept, report

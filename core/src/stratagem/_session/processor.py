@@ -40,7 +40,7 @@ from stratagem._data.timeline import (
     visible_count,
 )
 from stratagem._data.trading_days import TradingCalendar
-from stratagem._data.validation import validate_bars
+from stratagem._data.validation import BarValidationError, validate_bars
 from stratagem._records import SeriesKey
 from stratagem._runlog import located
 
@@ -409,13 +409,25 @@ class DataProcessor:
         # validated together with the previous bar, so order and duplicates are
         # checked by the same rules as files
         checked = BarArrays.concat([_last_row(series), one]) if series.written else one
-        kept, _ = validate_bars(
+        kept, report = validate_bars(
             checked,
             file=f"live:{symbol}",
             interval_ns=self.base_ns,
-            policy=self.validation,
+            policy="drop",
+            log_drops=False,
         )
         if len(kept) < len(checked):
+            issue = report.issues[-1]  # the new bar's (the previous one passed)
+            problem = (
+                f"live bar {symbol} {format_ts(ts)}: {issue.rule} ({issue.message})"
+            )
+            if self.validation == "reject":
+                raise BarValidationError(
+                    report,
+                    f"{problem} under data.validation 'reject'; 'drop' skips such "
+                    "bars and counts them in live_bars_dropped",
+                )
+            log.warning("%s; dropped", problem, extra=located(symbol=symbol))
             self.dropped_live += 1
             return ClockStep(None, now if now is not None else ts, [])
         series.write(one.ts, one.open, one.high, one.low, one.close, one.volume)

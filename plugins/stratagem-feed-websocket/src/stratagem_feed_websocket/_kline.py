@@ -15,7 +15,6 @@ exchange never sends it.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -176,42 +175,6 @@ def parse_message(text: str | bytes) -> Kline | EndOfFeed | None:
         ) from None
     except (TypeError, ValueError) as exc:
         raise KlineFormatError(f"kline event: {exc}: {_excerpt(text)}") from None
-
-
-def bar_problem(kline: Kline, interval_ns: int) -> str | None:
-    """What is wrong with a kline as a bar, by the rules bar files are held to
-    (finite positive prices, non-negative volume, low <= open, close <= high, open
-    time on the interval grid); None when nothing is.
-
-    :param kline: the kline.
-    :param interval_ns: the base interval in ns.
-    """
-    values = {
-        "open": kline.open,
-        "high": kline.high,
-        "low": kline.low,
-        "close": kline.close,
-        "volume": kline.volume,
-    }
-    for name, value in values.items():
-        if not math.isfinite(value):
-            return f"non_finite ({name} is {value})"
-    for name in ("open", "high", "low", "close"):
-        if values[name] <= 0:
-            return f"non_positive_price ({name} is {values[name]})"
-    if kline.volume < 0:
-        return f"negative_volume (volume is {kline.volume})"
-    if kline.high < kline.low:
-        return f"high_below_low (high {kline.high} < low {kline.low})"
-    for name in ("open", "close"):
-        if not kline.low <= values[name] <= kline.high:
-            return (
-                f"outside_range ({name} {values[name]} outside "
-                f"[{kline.low}, {kline.high}])"
-            )
-    if kline.ts % interval_ns:
-        return "misaligned_timestamp (open time not on the interval grid)"
-    return None
 
 
 def format_ns(ts: int) -> str:

@@ -20,9 +20,7 @@ from stratagem_feed_websocket._kline import (
     END,
     Kline,
     KlineFormatError,
-    bar_problem,
     exchange_symbol,
-    format_ns,
     parse_message,
 )
 
@@ -42,8 +40,12 @@ POLL_SECONDS = 0.1
 CLOSE_SECONDS = 0.25
 
 
-class FeedValidationError(ValueError):
-    """A streamed kline broke a bar rule, or could not be read, under ``reject``."""
+class FeedValidationError(stratagem.DataSourceError):
+    """A streamed message could not be read as a kline, under ``reject``.
+
+    The bar rules (finite positive prices, a range holding open and close, the
+    interval grid, order) are the session's: it checks every live bar by the rules
+    files are held to, under the same ``validation`` policy."""
 
 
 class WebSocketSource:
@@ -53,8 +55,8 @@ class WebSocketSource:
         stream URL (``wss://stream.binance.com:9443/stream?streams=...``).
     :param history: folder of bar files ``<interval>/<SYMBOL>.csv`` for
         :meth:`load`; None: no history.
-    :param validation: ``reject`` (a bad bar in a file or in the stream raises) or
-        ``drop`` (it is skipped and counted).
+    :param validation: ``reject`` (a bad bar in a history file, or a message that is
+        not a kline, raises) or ``drop`` (it is skipped and counted).
     :param symbol_map: the exchange's symbol names to the session's
         (``{"ETHBTC": "ETH_BTC"}``); a symbol it does not name is the session's
         symbol without ``_``.
@@ -159,7 +161,8 @@ class WebSocketSource:
         """Counts since the source was made: ``messages`` received, ``reconnects``,
         ``duplicates_dropped`` (klines not after the last one of their symbol),
         ``gaps`` (base bars missing between two streamed bars of a symbol) and
-        ``invalid_dropped`` (klines refused under ``drop``)."""
+        ``invalid_dropped`` (messages that are not klines, skipped under ``drop``).
+        """
         return dict(self._stats)
 
     def stream(
@@ -175,8 +178,8 @@ class WebSocketSource:
         :param symbols: the session's symbols.
         :param start_ns: the first open time yielded, ns since the epoch.
         :param stop: set by the session to end the stream.
-        :raises FeedValidationError: under ``reject``, for a kline that breaks a
-            bar rule or cannot be read.
+        :raises FeedValidationError: under ``reject``, for a message that cannot be
+            read as a kline.
         """
         names = self._session_names(symbols)
         last: dict[str, int] = {}
@@ -305,10 +308,6 @@ class WebSocketSource:
         previous = last.get(symbol)
         if previous is not None and kline.ts <= previous:
             self._stats["duplicates_dropped"] += 1
-            return None
-        problem = bar_problem(kline, self.interval_ns)
-        if problem is not None:
-            self._refuse(f"{self.url}: {symbol} bar {format_ns(kline.ts)}: {problem}")
             return None
         if previous is not None and kline.ts - previous > self.interval_ns:
             missing = (kline.ts - previous) // self.interval_ns - 1
