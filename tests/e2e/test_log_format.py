@@ -136,6 +136,9 @@ def test_every_stderr_line_is_a_json_record_that_says_where(tmp_path: Path) -> N
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", record["time"])
     (run_id,) = {record.get("run_id") for record in records}
     assert re.fullmatch(r"[0-9a-f]{32}", run_id)
+    # the run folder says which run wrote it: its records can be found in the logs
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["run_id"] == run_id
 
     (talk,) = [r for r in records if r["message"] == "a word from the strategy"]
     assert talk["level"] == "WARNING"

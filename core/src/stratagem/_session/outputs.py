@@ -182,6 +182,8 @@ def manifest(session: Session, outcome: SessionOutcome) -> dict[str, Any]:
     return {
         "status": str(outcome.status),
         "reason": result.reason,
+        # the id every log record of this run carries
+        "run_id": session.run_id,
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "python": platform.python_version(),
         "stratagem": __version__,
