@@ -477,17 +477,24 @@ def run_live_session(
     }
     with scripted_server(messages) as url:
         session["data"]["url"] = url
-        path = tmp_path / "live.json"
-        path.write_text(json.dumps({"session_data_config": session}))
-        run = subprocess.run(
-            [sys.executable, "-m", "stratagem.cli", "run", str(path)]
-            + ["--out", str(tmp_path / "run")],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        run = run_config(tmp_path, {"session_data_config": session})
     system = json.loads((tmp_path / "run" / "metrics.json").read_text())["system"]
     return run, system
+
+
+def run_config(
+    tmp_path: Path, config: dict[str, Any]
+) -> subprocess.CompletedProcess[str]:
+    """``stratagem run`` of ``config`` with its outputs in ``tmp_path / "run"``."""
+    path = tmp_path / "live.json"
+    path.write_text(json.dumps(config))
+    return subprocess.run(
+        [sys.executable, "-m", "stratagem.cli", "run", str(path)]
+        + ["--out", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.mark.parametrize("validation", ["reject", "drop"])
@@ -637,15 +644,7 @@ def test_the_readme_live_demo_runs(tmp_path: Path) -> None:
     process, url = start_feed("--data", str(SAMPLE), "--port", "0")
     try:
         data |= {"url": url, "history": str(SAMPLE)}
-        path = tmp_path / "live_demo.json"
-        path.write_text(json.dumps(config))
-        run = subprocess.run(
-            [sys.executable, "-m", "stratagem.cli", "run", str(path)]
-            + ["--out", str(tmp_path / "run")],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        run = run_config(tmp_path, config)
     finally:
         process.kill()
         process.communicate(timeout=10)
