@@ -31,12 +31,12 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import backtrader as bt
 from _common import Context, Result, Target, write_session
+from backtrader_ma_cross import CrossLog, add_feeds
 
 TARGET_SCALING = 0.8
 TARGET_VS_BACKTRADER = 25.0
@@ -64,49 +64,6 @@ METHOD = (
 # --- backtrader (run in a child process of its own: its pool forks, and a fork of a
 # process with Ray's threads running can hang) -------------------------------------
 
-_ONE_MINUTE = timedelta(minutes=1)
-
-
-class CloseStampedCSV(bt.feeds.GenericCSVData):
-    """Our files stamp the bar OPEN; backtrader takes a bar's time as its close."""
-
-    def _loadline(self, linetokens: list[str]) -> bool:
-        if not super()._loadline(linetokens):
-            return False
-        line = self.lines.datetime
-        line[0] = bt.utils.date2num(bt.utils.num2date(line[0]) + _ONE_MINUTE)
-        return True
-
-
-class CrossLog(bt.Strategy):
-    """One ``CrossOver(SMA(fast), SMA(slow))`` per feed; counts crossings."""
-
-    params = (("fast", 10), ("slow", 20))
-
-    def __init__(self) -> None:
-        self.crosses = [
-            bt.ind.CrossOver(
-                bt.ind.SMA(d, period=self.p.fast), bt.ind.SMA(d, period=self.p.slow)
-            )
-            for d in self.datas
-        ]
-        self.seen = [0] * len(self.datas)
-        self.count = 0
-
-    def prenext(self) -> None:
-        # feeds start at different minutes: count before every one is warm
-        self.next()
-
-    def next(self) -> None:
-        for index, data in enumerate(self.datas):
-            length = len(data)
-            if length == self.seen[index]:
-                continue
-            self.seen[index] = length
-            value = self.crosses[index][0]
-            if value == value and value != 0.0:
-                self.count += 1
-
 
 class Crossings(bt.Analyzer):
     """Hands the strategy's count back through ``optreturn``."""
@@ -120,15 +77,7 @@ def backtrader_opt(
 ) -> dict[str, int]:
     """backtrader's optimiser over the grid; crossings per ``"fast/slow"``."""
     cerebro = bt.Cerebro(stdstats=False, optdatas=True, optreturn=True, maxcpus=cpus)
-    for symbol in symbols:
-        feed = CloseStampedCSV(
-            dataname=str(bars_root / "1m" / f"{symbol}.csv"),
-            dtformat="%Y-%m-%dT%H:%M:%SZ",
-            timeframe=bt.TimeFrame.Minutes,
-            compression=1,
-            openinterest=-1,
-        )
-        cerebro.resampledata(feed, timeframe=bt.TimeFrame.Minutes, compression=5)
+    add_feeds(cerebro, bars_root, symbols)
     cerebro.addanalyzer(Crossings, _name="crossings")
     cerebro.optstrategy(CrossLog, fast=grid["fast_period"], slow=grid["slow_period"])
     found: dict[str, int] = {}
