@@ -248,6 +248,55 @@ def test_a_reused_out_folder_is_refused_or_replaced_without_stale_files(
     ]
 
 
+def test_the_folder_of_a_run_that_did_not_finish_is_named_as_such(
+    tmp_path: Path, strategies: Path
+) -> None:
+    """A run killed before its end leaves its journal and no manifest: ``--out``
+    says so and offers ``--resume``; ``--overwrite`` replaces it."""
+    cfg = config(
+        tmp_path / "s.json",
+        [{"module": "local_strats:Every", "id": "every"}],
+        end="2018-01-24T02:00:00Z",
+    )
+    out = tmp_path / "out"
+    assert run(strategies, str(cfg), "--out", str(out)).returncode == 0
+    # what a kill -9 leaves: the journal (and the periodic metrics), nothing else
+    for name in ("manifest.json", "metrics.json", "signals.csv"):
+        (out / name).unlink()
+    refused = run(strategies, str(cfg), "--out", str(out))
+    assert refused.returncode == 2
+    assert "did not finish" in refused.stderr
+    assert f"--resume {out}" in refused.stderr
+    replaced = run(strategies, str(cfg), "--out", str(out), "--overwrite")
+    assert replaced.returncode == 0, replaced.stderr
+    assert (out / "manifest.json").is_file()
+
+
+def test_a_closed_stderr_pipe_loses_no_output(tmp_path: Path, strategies: Path) -> None:
+    """``stratagem run ... 2>&1 | head -1``: the reader goes away before the run
+    logs anything. The console falls silent; the run goes on, writes its folder and
+    exits with its own code."""
+    cfg = config(
+        tmp_path / "s.json",
+        [{"module": "local_strats:Every", "id": "every"}],
+        end="2018-01-24T04:00:00Z",
+    )
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "stratagem.cli", "run", str(cfg), "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(strategies)},
+    )
+    assert process.stderr is not None
+    process.stderr.close()  # no reader: the first write to stderr breaks the pipe
+    assert process.wait(timeout=120) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "ok"
+    assert len(signal_rows(out)) == 48
+
+
 def test_a_rejected_run_writes_no_folder(tmp_path: Path, strategies: Path) -> None:
     cfg = config(
         tmp_path / "s.json",

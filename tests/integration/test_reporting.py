@@ -38,8 +38,15 @@ REPORTER_MODULE = textwrap.dedent(
             Broken.calls += 1
             raise RuntimeError("sink is down")
 
+    class Exits:
+        @hookimpl
+        def stratagem_report_metrics(self, report):
+            if report.final:
+                raise SystemExit(7)
+
     recorder = Recorder()
     broken = Broken()
+    exits = Exits()
     """
 )
 
@@ -118,6 +125,50 @@ def test_hook_stratagem_report_metrics(
         "quarantine",
     )
     assert "sink is down" in failure["error"] and failure["count"] == 1
+
+
+def test_a_reporter_that_exits_at_the_end_still_leaves_the_run_folder(
+    tmp_path: Path, reporter_module: str, local_strategies
+) -> None:
+    """SystemExit is no Exception: the failure policy cannot hold it, and it goes
+    on up. The run folder is written first."""
+    config = tmp_path / "session.json"
+    config.write_text(
+        json.dumps(
+            {
+                "session_data_config": {
+                    "symbols": ["ETH_BTC"],
+                    "streaming": {"data_upkeep": {"derived_intervals": [5]}},
+                    "data": {"path": str(SAMPLE)},
+                    "end": "2018-01-24T06:00:00Z",
+                    "reporters": ["exits"],
+                    "strategies": [
+                        {
+                            "module": "sma_cross",
+                            "config": {
+                                "symbols": ["ETH_BTC"],
+                                "interval": "5m",
+                                "fast_period": 3,
+                                "slow_period": 6,
+                            },
+                        }
+                    ],
+                }
+            }
+        )
+    )
+    entry_points = [
+        EntryPoint("exits", f"{reporter_module}:exits", "stratagem"),
+        *[ep for ep in _installed() if ep.name == "sma_cross"],
+    ]
+    loaded = load_session(config, entry_points=entry_points)
+    with pytest.raises(SystemExit) as exited:
+        run_session(loaded, RunOptions(out_dir=tmp_path / "out"))
+    assert exited.value.code == 7
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["status"] == "ok"
+    signals = (tmp_path / "out" / "signals.csv").read_text().splitlines()
+    assert len(signals) > 1
 
 
 def _installed() -> list[EntryPoint]:

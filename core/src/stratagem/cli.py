@@ -270,9 +270,10 @@ def _print_plain_table(rows: Sequence[Sequence[str]]) -> None:
 
 
 def _print_rich_table(rows: Sequence[Sequence[str]]) -> None:
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
+
+    from stratagem._console import console
 
     table = Table()
     for header in _HEADERS:
@@ -280,7 +281,7 @@ def _print_rich_table(rows: Sequence[Sequence[str]]) -> None:
     styles = {"OK": "green", "LOAD FAILED": "red", "DUPLICATE": "yellow"}
     for row in rows:
         table.add_row(*map(escape, row[:-1]), f"[{styles[row[-1]]}]{row[-1]}[/]")
-    Console().print(table)
+    console().print(table)
 
 
 def _echo_tracebacks(records: Sequence[PluginRecord]) -> None:
@@ -582,8 +583,7 @@ def run(
     On a terminal a progress bar shows session time, steps, bars/s and the time
     left; the summary follows at the end.
     """
-    from rich.console import Console
-
+    from stratagem._console import console as pipe_safe_console
     from stratagem._data.sources import DataSourceError
     from stratagem._data.validation import BarValidationError
     from stratagem._plugins.loader import describe_failure
@@ -592,7 +592,7 @@ def run(
     from stratagem._session.run import RunOptions, run_session
 
     state.json_logs = log_format == "json"
-    console = _LogConsole() if state.json_logs else Console(stderr=True)
+    console = _LogConsole() if state.json_logs else pipe_safe_console(stderr=True)
     _configure_logging(console, state.verbose, log_format=log_format)
     loaded = state.load_session(config, strict_plugins=strict_plugins)
     for record in loaded.plugins.failures:
@@ -866,8 +866,7 @@ def sweep(
     an invalid config or grid (every problem listed before any set runs), 130
     when interrupted (--resume finishes it).
     """
-    from rich.console import Console
-
+    from stratagem._console import console as pipe_safe_console
     from stratagem._data.sources import DataSourceError
     from stratagem._data.validation import BarValidationError
     from stratagem._session.build import SessionSetupError
@@ -882,7 +881,7 @@ def sweep(
     )
     from stratagem._sweep.task import SweepError
 
-    console = Console(stderr=True)
+    console = pipe_safe_console(stderr=True)
     _configure_logging(console, state.verbose)
     plan = plan_sweep(
         config,

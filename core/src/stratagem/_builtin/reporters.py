@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from stratagem import MetricsReport, hookimpl
+from stratagem._console import console as pipe_safe_console
 from stratagem._runlog import located, logs_json
 
 log = logging.getLogger("stratagem.metrics")
@@ -95,7 +96,7 @@ class ConsoleReporter:
     def console(self) -> Console:
         if self._console is not None:
             return self._console
-        return Console(file=sys.stderr)
+        return pipe_safe_console(file=sys.stderr)
 
     @hookimpl
     def stratagem_report_metrics(self, report: MetricsReport) -> None:

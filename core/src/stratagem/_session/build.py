@@ -583,9 +583,14 @@ class Session:
         signals = self.manager.signals()
         final = self.snapshot(final=True, signals=signals)
         rejected = isinstance(error, INPUT_ERRORS) and self.processor.steps == 0
+        # a reporter that exits the process (SystemExit) or a Ctrl-C while the last
+        # report goes out: the run folder is still written, then it goes on
+        escaped: BaseException | None = None
         try:
             if not rejected:
                 self._report(final)
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            escaped = exc
         finally:
             self._close_reporters()
         outcome = SessionOutcome(
@@ -607,6 +612,8 @@ class Session:
         )
         for listener in self._listeners:
             listener.session_ended(self, outcome)
+        if escaped is not None:
+            raise escaped
         return outcome
 
     # --- metrics -----------------------------------------------------------------

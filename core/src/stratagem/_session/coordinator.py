@@ -189,11 +189,12 @@ class SessionCoordinator:
         self.result.insertions.append(
             SymbolInsertion(symbol, now, history, self._current_scanner)
         )
+        counts = ", ".join(f"{n} {interval}" for interval, n in history.items())
         log.info(
-            "added %s at %s with history %s",
+            "added %s at %s with %s",
             symbol,
             format_ts(now),
-            history or "none",
+            f"a history of {counts} bars" if counts else "no history",
             extra=located(symbol=symbol),
         )
         self.manager.notify_symbol_added(now, symbol)

@@ -25,6 +25,7 @@ from stratagem._data.sources import write_bars_csv
 from stratagem._data.timefmt import format_ts
 from stratagem._execution.portfolio import write_execution_outputs
 from stratagem._records import Signal
+from stratagem._session.journal import JOURNAL_NAME
 
 if TYPE_CHECKING:
     from stratagem._session.build import Session, SessionOutcome
@@ -108,7 +109,10 @@ def check_out_dir(out_dir: Path, *, overwrite: bool) -> list[Path]:
     if not present:
         return []
     foreign = [p.name for p in present if p.name not in RUN_FILES]
-    if foreign or not (out_dir / "manifest.json").is_file():
+    finished = (out_dir / "manifest.json").is_file()
+    # a run that never finished (killed, or its process died) leaves its journal
+    unfinished = not finished and (out_dir / JOURNAL_NAME).is_file()
+    if foreign or not (finished or unfinished):
         listed = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
         raise SessionSetupError(
             f"--out {out_dir} is not empty and is not a stratagem run folder "
@@ -116,6 +120,12 @@ def check_out_dir(out_dir: Path, *, overwrite: bool) -> list[Path]:
             "empty or new folder"
         )
     if not overwrite:
+        if unfinished:
+            raise SessionSetupError(
+                f"--out {out_dir} holds a run that did not finish (its journal, "
+                f"no manifest.json); continue it with --resume {out_dir}, pass "
+                "--overwrite to replace it, or choose another folder"
+            )
         raise SessionSetupError(
             f"--out {out_dir} holds an earlier run; pass --overwrite to replace it, "
             "or choose another folder"

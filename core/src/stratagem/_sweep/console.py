@@ -195,12 +195,13 @@ def _plain_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 
 def _rich_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from stratagem._console import console
 
     table = Table()
     for name in columns:
         table.add_column(name, justify="right", overflow="fold")
     for row in rows:
         table.add_row(*row)
-    Console(file=sys.stdout).print(table)
+    console(file=sys.stdout).print(table)
