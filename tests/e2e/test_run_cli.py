@@ -420,3 +420,20 @@ def test_a_strategy_asking_for_an_underived_interval_fails_at_start(
     ]
     # refused before its first step: nothing ran, nothing is written
     assert not (tmp_path / "o").exists()
+
+
+def test_a_listing_whose_reader_goes_away_stops_quietly() -> None:
+    """``stratagem plugins --options | head -1``: no traceback, no error line;
+    exit 1, as Python's own tools do on a broken pipe."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "stratagem.cli", "plugins", "--options"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    assert process.stdout is not None
+    process.stdout.close()  # no reader: the first line written breaks the pipe
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert stderr == ""

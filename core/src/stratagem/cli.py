@@ -8,6 +8,7 @@ else exits 1 with one line, and with its traceback under ``-v``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -113,8 +114,23 @@ class StratagemGroup(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:
+            _reader_gone()
         except Exception as exc:
             _exit_for(ctx, exc)
+
+
+def _reader_gone() -> None:
+    """The reader of the output went away (``stratagem plugins | head -2``): stop
+    quietly, as a Unix tool does, exit 1 as Python does on a broken pipe. The
+    standard streams point at /dev/null first, so that flushing them at exit does
+    not complain a second time."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            os.dup2(devnull, stream.fileno())
+    os.close(devnull)
+    sys.exit(1)
 
 
 def _exit_for(ctx: click.Context, exc: Exception) -> None:
