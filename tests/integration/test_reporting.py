@@ -112,9 +112,13 @@ def test_hook_stratagem_report_metrics(
     assert final.system["bars_in"] == outcome.metrics["system"]["bars_in"] > 0
     assert final.system["bottleneck"] == "sma_cross"
     assert final.strategies["sma_cross"]["notifications"] > 0
-    # periodic snapshots grow towards the final one
-    seen = [r.system["bars_in"] for r in periodic] + [final.system["bars_in"]]
-    assert seen == sorted(seen)
+    # periodic snapshots grow towards the final one, every count current in each
+    for name in ("bars_in", "steps", "notifications"):
+        seen = [r.system[name] for r in periodic] + [final.system[name]]
+        assert seen == sorted(seen), name
+        assert seen[-2] > 0, name
+    assert final.system["steps"] == outcome.session.result.steps > 0
+    assert final.system["notifications"] == outcome.session.result.notifications
     # the raising reporter was called once, then never again
     assert module.Broken.calls == 1
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())

@@ -638,8 +638,11 @@ class Session:
             "bars_in": bars_in,
             "wall_s": wall,
             "bars_per_s": bars_in / wall if wall > 0 else 0.0,
-            "steps": result.steps,
-            "notifications": result.notifications,
+            # current in every snapshot (the result holds them once the run ends)
+            "steps": processor.steps,
+            "notifications": sum(
+                int(snap.get("notifications", 0)) for snap in strategies.values()
+            ),
             "bottleneck": bottleneck(strategies),
             "symbols": processor.symbols,
             "session_time": (
