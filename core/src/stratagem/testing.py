@@ -8,6 +8,9 @@ Functions and classes:
   real runtime (real threads, the real processor and derived bars) and returns their
   signals, metrics and the session's data.
 - :class:`MemorySource` is an in-memory bar source for sessions built in tests.
+- :func:`check_late_start` and :func:`check_late_join` test the warm-up invariant
+  (DESIGN section 4): a run that starts late, or a symbol that joins late, gives
+  the signals of the run that went all along, from its first bar on.
 
 **The pytest plugin.** Installing stratagem registers this module with pytest
 through the ``pytest11`` entry point ``stratagem``, so the tests of any project in
@@ -54,6 +57,9 @@ __all__ = [
     "AddSymbolAt",
     "MemorySource",
     "StrategyRunResult",
+    "WarmupCheck",
+    "check_late_join",
+    "check_late_start",
     "load_bars",
     "make_bars",
     "run_strategy",
@@ -329,6 +335,194 @@ def run_strategy(
         session=session,
         portfolio=outcome.portfolio,
     )
+
+
+# --- the warm-up invariant ----------------------------------------------------------
+
+#: what makes two signals the same one for the warm-up invariant
+SignalKey = tuple[str, str, str, int, str]
+
+
+def _key(signal: Signal) -> SignalKey:
+    return (
+        signal.strategy,
+        signal.symbol,
+        signal.interval,
+        signal.bar_ts,
+        str(signal.side),
+    )
+
+
+@dataclass
+class WarmupCheck:
+    """A run that began late beside the run that went all along: the warm-up
+    invariant holds when the late run gives exactly the whole run's signals from
+    the late start on (the first bar it delivers included), and no other.
+
+    Signals are compared by strategy, symbol, interval, bar and side, as a whole
+    and not by their order: a symbol that joins late comes after the others in the
+    session, so the signals of one step may be listed in another order.
+
+    :param whole: the signals of the run that went all along.
+    :param late: the signals of the run that began at ``from_ns``, or in which
+        ``symbol`` joined at ``from_ns``.
+    :param from_ns: the late start, int64 ns.
+    :param symbol: the symbol that joined late; None when the whole run started
+        late.
+    """
+
+    whole: list[Signal]
+    late: list[Signal]
+    from_ns: int
+    symbol: str | None = None
+
+    @property
+    def expected(self) -> list[Signal]:
+        """The whole run's signals the late run must give, in order."""
+        return [
+            s
+            for s in self.whole
+            if s.bar_ts >= self.from_ns
+            or (self.symbol is not None and s.symbol != self.symbol)
+        ]
+
+    @property
+    def missed(self) -> list[Signal]:
+        """Expected signals the late run did not give (a short warm-up misses the
+        first crossings)."""
+        given = {_key(s) for s in self.late}
+        return [s for s in self.expected if _key(s) not in given]
+
+    @property
+    def extra(self) -> list[Signal]:
+        """Signals of the late run the whole run did not give."""
+        wanted = {_key(s) for s in self.expected}
+        return [s for s in self.late if _key(s) not in wanted]
+
+    @property
+    def holds(self) -> bool:
+        return sorted(map(_key, self.late)) == sorted(map(_key, self.expected))
+
+    def assert_holds(self) -> None:
+        """:raises AssertionError: naming the first signals missed or extra."""
+        if self.holds:
+            return
+        from stratagem._data.timefmt import format_ts
+
+        def listed(signals: list[Signal]) -> str:
+            shown = [
+                f"{s.symbol} {s.interval} {format_ts(s.bar_ts)} {s.side}"
+                for s in signals[:5]
+            ]
+            more = len(signals) - len(shown)
+            return "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
+
+        who = f"{self.symbol} joining" if self.symbol else "a run starting"
+        lines = [f"{who} at {format_ts(self.from_ns)} does not give the whole run's"]
+        lines[0] += " signals:"
+        if self.missed:
+            lines.append(f"missed {len(self.missed)}: {listed(self.missed)}")
+        if self.extra:
+            lines.append(f"gave {len(self.extra)} more: {listed(self.extra)}")
+        if not (self.missed or self.extra):
+            lines.append("some signal was given more or fewer times")
+        raise AssertionError("\n".join(lines))
+
+
+def _ns(moment: int | str) -> int:
+    from stratagem._data.timefmt import parse_ts
+
+    return moment if isinstance(moment, int) else parse_ts(moment)
+
+
+def check_late_start(
+    strategy: type[Strategy],
+    config: StrategyConfig | Mapping[str, Any] | None,
+    bars: Mapping[str, BarArrays],
+    *,
+    start: int | str,
+    end: int | str | None = None,
+    **options: Any,
+) -> WarmupCheck:
+    """Run ``strategy`` over ``bars`` up to ``end``, and again from ``start`` (the
+    bars before it are warm-up history); see :class:`WarmupCheck`.
+
+    :param start: the late start: int64 ns or ISO-8601 text.
+    :param end: the end of both runs (exclusive); None: the end of the bars.
+    :param options: more :func:`run_strategy` arguments for both runs
+        (``warmup_bars``, ``derived_intervals`` …).
+    :raises AssertionError: when a strategy failed in either run.
+    """
+    start_ns = _ns(start)
+    end_ns = None if end is None else _ns(end)
+    whole = run_strategy(strategy, config, bars, end_ns=end_ns, **options)
+    late = run_strategy(
+        strategy, config, bars, start_ns=start_ns, end_ns=end_ns, **options
+    )
+    _no_failures(whole, late)
+    return WarmupCheck(whole.signals, late.signals, start_ns)
+
+
+def _no_failures(whole: StrategyRunResult, late: StrategyRunResult) -> None:
+    """A strategy that failed in either run leaves nothing to compare."""
+    for name, run in (("whole", whole), ("late", late)):
+        if run.failures:
+            said = "; ".join(
+                f"{f.plugin.id} in {f.hook}: {f.error}" for f in run.failures
+            )
+            raise AssertionError(f"the {name} run had failures: {said}")
+
+
+def check_late_join(
+    strategy: type[Strategy],
+    config: StrategyConfig | Mapping[str, Any] | None,
+    bars: Mapping[str, BarArrays],
+    *,
+    symbol: str,
+    joins: int | str,
+    start: int | str | None = None,
+    end: int | str | None = None,
+    **options: Any,
+) -> WarmupCheck:
+    """Run ``strategy`` over ``bars`` with every symbol from ``start``, and again
+    with ``symbol`` added by a scanner at ``joins`` (its bars before that are its
+    warm-up history); see :class:`WarmupCheck`.
+
+    :param symbol: the symbol that joins; one of ``bars``.
+    :param joins: when it joins: int64 ns or ISO-8601 text.
+    :param start: the start of both runs; None: the first bar.
+    :param end: the end of both runs (exclusive); None: the end of the bars.
+    :param options: more :func:`run_strategy` arguments for both runs.
+    :raises AssertionError: when a strategy failed in either run, or the symbol
+        never joined (the run ended first).
+        It joins at the first step at or after ``joins``, the check's ``from_ns``.
+    """
+    joins_ns = _ns(joins)
+    window = {
+        "start_ns": None if start is None else _ns(start),
+        "end_ns": None if end is None else _ns(end),
+    }
+    base = options.get("base_interval", "1m")
+    whole = run_strategy(strategy, config, bars, **window, **options)
+    late = run_strategy(
+        strategy,
+        config,
+        {s: b for s, b in bars.items() if s != symbol},
+        source=MemorySource({(s, base): b for s, b in bars.items()}),
+        scanners=[("join", AddSymbolAt(symbol, joins_ns))],
+        **window,
+        **options,
+    )
+    _no_failures(whole, late)
+    joined = [i.time_ns for i in late.result.insertions if i.symbol == symbol]
+    if not joined:
+        from stratagem._data.timefmt import format_ts
+
+        raise AssertionError(
+            f"{symbol} never joined: the run had no step at or after "
+            f"{format_ts(joins_ns)}"
+        )
+    return WarmupCheck(whole.signals, late.signals, joined[0], symbol)
 
 
 # --- the pytest plugin (entry point ``pytest11: stratagem``) ---------------------
