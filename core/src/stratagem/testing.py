@@ -418,8 +418,8 @@ class WarmupCheck:
             return "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
 
         who = f"{self.symbol} joining" if self.symbol else "a run starting"
-        lines = [f"{who} at {format_ts(self.from_ns)} does not give the whole run's"]
-        lines[0] += " signals:"
+        when = format_ts(self.from_ns)
+        lines = [f"{who} at {when} does not give the whole run's signals:"]
         if self.missed:
             lines.append(f"missed {len(self.missed)}: {listed(self.missed)}")
         if self.extra:
@@ -432,7 +432,7 @@ class WarmupCheck:
 def _ns(moment: int | str) -> int:
     from stratagem._data.timefmt import parse_ts
 
-    return moment if isinstance(moment, int) else parse_ts(moment)
+    return parse_ts(moment) if isinstance(moment, str) else int(moment)
 
 
 def check_late_start(
@@ -485,8 +485,9 @@ def check_late_join(
     **options: Any,
 ) -> WarmupCheck:
     """Run ``strategy`` over ``bars`` with every symbol from ``start``, and again
-    with ``symbol`` added by a scanner at ``joins`` (its bars before that are its
-    warm-up history); see :class:`WarmupCheck`.
+    with ``symbol`` added by a scanner at the first step at or after ``joins`` (the
+    check's ``from_ns``; its bars before that are its warm-up history); see
+    :class:`WarmupCheck`.
 
     :param symbol: the symbol that joins; one of ``bars``.
     :param joins: when it joins: int64 ns or ISO-8601 text.
@@ -495,7 +496,6 @@ def check_late_join(
     :param options: more :func:`run_strategy` arguments for both runs.
     :raises AssertionError: when a strategy failed in either run, or the symbol
         never joined (the run ended first).
-        It joins at the first step at or after ``joins``, the check's ``from_ns``.
     """
     joins_ns = _ns(joins)
     window = {
