@@ -270,8 +270,6 @@ class StrategyThread(threading.Thread):
         self._order = (last.time_ns, 0)
         self._step_sent_ns = first.sent_ns
         seen = ctx._seen
-        record = metrics.call_time.pending.append
-        on_bars = self._hooks.on_bars
         signals = self.signals
         start = len(signals)
         callers: list[SeriesKey] = []
@@ -279,19 +277,9 @@ class StrategyThread(threading.Thread):
             if self.quarantined:
                 break
             n = points[-1][0]
-            ctx._cur_key = key
-            ctx._cur_n = n
-            ctx.new_bars = n - seen.get(key, n - 1)
-            seen[key] = n
             self._published = (key, points)
-            self.busy_since = t0 = perf_ns()
-            try:
-                on_bars(ctx, key[0], key[1])
-            except Exception as exc:  # noqa: BLE001 - isolate any failure
-                bar_ts = int(ctx.bars(*key).ts[-1])
-                self._on_failure(self, "on_bars", exc, key[0], bar_ts, False)
-            record(perf_ns() - t0)
-            metrics.notifications += 1
+            self._call_on_bars(key, n, n - seen.get(key, n - 1))
+            seen[key] = n
             callers += [key] * (len(signals) - start - len(callers))
         self._published = None
         self.busy_since = 0
@@ -369,7 +357,7 @@ class StrategyThread(threading.Thread):
         if developing:
             self._handle_items_with_developing(items, developing)
         else:
-            for key, n in items:
+            for key, n in items:  # _call_on_bars, inlined: the hot path
                 if self.quarantined:
                     break
                 ctx._cur_key = key
@@ -540,23 +528,12 @@ class StrategyThread(threading.Thread):
         ctx = self.ctx
         subscriptions = ctx.subscriptions
         seen = ctx._seen
-        metrics = self.metrics
         for key, n in items:
             if self.quarantined:
                 break
             if key in subscriptions:
-                ctx._cur_key = key
-                ctx._cur_n = n
-                ctx.new_bars = n - seen.get(key, n - 1)
+                self._call_on_bars(key, n, n - seen.get(key, n - 1))
                 seen[key] = n
-                self.busy_since = t0 = perf_ns()
-                try:
-                    self._hooks.on_bars(ctx, key[0], key[1])
-                except Exception as exc:  # noqa: BLE001 - isolate any failure
-                    bar_ts = int(ctx.bars(*key).ts[-1])
-                    self._on_failure(self, "on_bars", exc, key[0], bar_ts, False)
-                metrics.call_time.pending.append(perf_ns() - t0)
-                metrics.notifications += 1
             if key in developing:
                 self._notify_developing(developing[key])
 
@@ -567,16 +544,30 @@ class StrategyThread(threading.Thread):
         for key in keys:
             if self.quarantined or ctx.developing(*key) is None:
                 continue
-            ctx._cur_key = key
-            ctx._cur_n = ctx._data.series(*key).visible_at(ctx.time_ns)
-            ctx.new_bars = 0
-            self.busy_since = t0 = perf_ns()
-            try:
-                self._hooks.on_bars(ctx, key[0], key[1])
-            except Exception as exc:  # noqa: BLE001 - isolate any strategy failure
-                self._on_failure(self, "on_bars", exc, key[0], None, False)
-            self.metrics.call_time.pending.append(perf_ns() - t0)
-            self.metrics.notifications += 1
+            self._call_on_bars(
+                key, ctx._data.series(*key).visible_at(ctx.time_ns), new_bars=0
+            )
+
+    def _call_on_bars(self, key: SeriesKey, n: int, new_bars: int) -> None:
+        """One ``on_bars`` for series ``key`` as of its ``n`` bars, timed, a failure
+        isolated and handed to the policy. (The bar-by-bar loop of
+        :meth:`_handle_step` inlines the same lines: it is the hot path.)
+
+        :param new_bars: bars new since its last call; 0 for a developing bar,
+            whose failure names no closed bar.
+        """
+        ctx = self.ctx
+        ctx._cur_key = key
+        ctx._cur_n = n
+        ctx.new_bars = new_bars
+        self.busy_since = t0 = perf_ns()
+        try:
+            self._hooks.on_bars(ctx, key[0], key[1])
+        except Exception as exc:  # noqa: BLE001 - isolate any strategy failure
+            bar_ts = int(ctx.bars(*key).ts[-1]) if new_bars else None
+            self._on_failure(self, "on_bars", exc, key[0], bar_ts, False)
+        self.metrics.call_time.pending.append(perf_ns() - t0)
+        self.metrics.notifications += 1
 
     def _hear_fills(self, fills: Sequence[Fill]) -> None:
         ctx = self.ctx
