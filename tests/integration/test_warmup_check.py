@@ -87,6 +87,7 @@ def test_a_strategy_that_reads_its_history_keeps_the_signals_of_a_late_start() -
     check = check_late_start(FromHistory, {"symbols": ["A", "B"]}, bars(), start=t)
     assert check.from_ns == t
     assert check.expected[0].bar_ts == t  # the first bar delivered crosses
+    assert [(s.symbol, s.bar_ts) for s in check.first] == [("A", t)]
     assert len(check.expected) > 10
     assert check.holds and check.missed == [] and check.extra == []
     check.assert_holds()
@@ -115,6 +116,7 @@ def test_a_symbol_joining_late_is_checked_on_its_own_signals() -> None:
         FromHistory, {"symbols": ["A", "B"]}, bars(), symbol="A", joins=t
     )
     assert check.symbol == "A" and check.from_ns == t
+    assert [(s.symbol, s.bar_ts) for s in check.first] == [("A", t)]
     # B ran all along in both runs: all of its signals are expected
     whole_b = [s for s in check.whole if s.symbol == "B"]
     assert [s for s in check.expected if s.symbol == "B"] == whole_b

@@ -387,6 +387,16 @@ class WarmupCheck:
         ]
 
     @property
+    def first(self) -> list[Signal]:
+        """The expected signals on the first bar the late run delivers (of the
+        joining symbol, for a join): the ones only a seeded state can give."""
+        return [
+            s
+            for s in self.expected
+            if s.bar_ts == self.from_ns and self.symbol in (None, s.symbol)
+        ]
+
+    @property
     def missed(self) -> list[Signal]:
         """Expected signals the late run did not give (a short warm-up misses the
         first crossings)."""
